@@ -1,0 +1,350 @@
+"""The milestone workflow of DESIGN §3 as one pure function.
+
+``decide(command, ctx)`` answers the state a milestone moves to, or raises
+:class:`Refused` naming the rule. Nothing here does I/O; the tests walk every row of the
+table in every mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from cairn_contracts.domain.errors import Refused
+
+State = Literal[
+    "draft",
+    "pending_approval",
+    "changes_requested",
+    "approved",
+    "funding",
+    "funded",
+    "submitted",
+    "releasing",
+    "released",
+    "disputed",
+    "refunding",
+    "refunded",
+    "settled",
+    "deleted",
+]
+ContractState = Literal["proposal", "live", "ended", "declined", "withdrawn"]
+ActorRole = Literal["customer", "freelancer", "operator", "system", "payments"]
+
+UNPAID: frozenset[State] = frozenset({"draft", "pending_approval", "changes_requested", "approved"})
+PAID: frozenset[State] = frozenset(
+    {
+        "funding",
+        "funded",
+        "submitted",
+        "releasing",
+        "released",
+        "disputed",
+        "refunding",
+        "refunded",
+        "settled",
+    }
+)
+MONEY_IN_FLIGHT: frozenset[State] = frozenset(
+    {"funding", "funded", "submitted", "releasing", "disputed", "refunding"}
+)
+FINAL: frozenset[State] = frozenset({"released", "refunded", "settled", "deleted"})
+
+
+class Command(StrEnum):
+    """Everything that can happen to a milestone."""
+
+    CREATE = "create"
+    EDIT = "edit"
+    SEND_FOR_APPROVAL = "send_for_approval"
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+    DELETE = "delete"
+    PAY = "pay"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
+    COMPLETE = "complete"
+    RELEASE = "release"
+    AUTO_RELEASE = "auto_release"
+    DISPUTE = "dispute"
+    RESOLVE_RELEASE = "resolve_release"
+    RESOLVE_REFUND = "resolve_refund"
+    RESOLVE_SPLIT = "resolve_split"
+    REQUEST_REFUND = "request_refund"
+    ACCEPT_REFUND_REQUEST = "accept_refund_request"
+    DECLINE_REFUND_REQUEST = "decline_refund_request"
+    REFUND_DEADLINE = "refund_deadline"
+    REFUND = "refund"
+    HOLDING_LIMIT = "holding_limit"
+    RELEASE_COMPLETED = "release_completed"
+    REFUND_COMPLETED = "refund_completed"
+    SPLIT_COMPLETED = "split_completed"
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    """The settings the rules read, as pinned on the contract."""
+
+    milestone_creator: Literal["freelancer", "customer"] = "freelancer"
+    skip_freelancer_approval: bool = False
+    allow_delete_until_paid: bool = False
+    charge_on_freelancer_approval: bool = False
+    holding_limit_fallback: Literal["release", "refund"] = "refund"
+
+    @property
+    def customer_mode(self) -> bool:
+        """Customers create milestones ("Add Task")."""
+        return self.milestone_creator == "customer"
+
+    @property
+    def needs_freelancer_approval(self) -> bool:
+        """Customer-created milestones go to the freelancer for approval."""
+        return self.customer_mode and not self.skip_freelancer_approval
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules may look at."""
+
+    state: State | None  # None for create
+    contract: ContractState
+    settings: WorkflowSettings
+    actor: ActorRole
+    refund_requested: bool = False
+
+
+def _actor(ctx: Context, *roles: ActorRole) -> None:
+    if ctx.actor not in roles:
+        who = " or ".join(roles)
+        raise Refused("actor.wrong_role", f"Only the {who} can do this.", status=403)
+
+
+def _state(ctx: Context, allowed: frozenset[State] | set[State], what: str) -> State:
+    state = ctx.state
+    assert state is not None
+    if state in allowed:
+        return state
+    if state == "deleted":
+        raise Refused("milestone.deleted", "This milestone was deleted.")
+    raise Refused(
+        "milestone.wrong_state", f"A milestone that is {state.replace('_', ' ')} cannot be {what}."
+    )
+
+
+def _not_paid(ctx: Context, what: str) -> None:
+    if ctx.state in PAID:
+        raise Refused(
+            "milestone.already_paid", f"A milestone cannot be {what} once it has been paid for."
+        )
+
+
+def _contract_open(ctx: Context) -> None:
+    if ctx.contract not in ("proposal", "live"):
+        raise Refused("contract.closed", f"The contract is {ctx.contract}; nothing can change.")
+
+
+def _creator(ctx: Context) -> ActorRole:
+    return "customer" if ctx.settings.customer_mode else "freelancer"
+
+
+def decide(command: Command, ctx: Context) -> State:  # noqa: C901, PLR0911, PLR0912
+    """The state the milestone moves to under ``command``, or :class:`Refused`."""
+    s = ctx.settings
+    match command:
+        case Command.CREATE:
+            _contract_open(ctx)
+            if ctx.actor == "customer" and not s.customer_mode:
+                raise Refused(
+                    "setting.customer_cannot_create",
+                    "On this marketplace freelancers create the milestones.",
+                )
+            if ctx.actor == "freelancer" and s.customer_mode:
+                raise Refused(
+                    "setting.freelancer_cannot_create",
+                    "On this marketplace customers create the milestones (tasks).",
+                )
+            _actor(ctx, "customer", "freelancer")
+            return "draft" if s.needs_freelancer_approval else "approved"
+
+        case Command.EDIT:
+            _contract_open(ctx)
+            _actor(ctx, _creator(ctx))
+            _not_paid(ctx, "edited")
+            state = _state(ctx, UNPAID, "edited")
+            if state == "approved" and s.needs_freelancer_approval:
+                return "pending_approval"
+            return state
+
+        case Command.SEND_FOR_APPROVAL:
+            _contract_open(ctx)
+            _actor(ctx, "customer")
+            if not s.needs_freelancer_approval:
+                raise Refused(
+                    "setting.no_freelancer_approval",
+                    "On this marketplace milestones need no freelancer approval.",
+                )
+            _not_paid(ctx, "sent for approval")
+            _state(ctx, {"draft", "changes_requested"}, "sent for approval")
+            return "pending_approval"
+
+        case Command.APPROVE:
+            _contract_open(ctx)
+            _actor(ctx, "freelancer")
+            if not s.needs_freelancer_approval:
+                raise Refused(
+                    "setting.no_freelancer_approval",
+                    "On this marketplace milestones need no freelancer approval.",
+                )
+            _state(ctx, {"pending_approval"}, "approved")
+            if s.charge_on_freelancer_approval and ctx.contract == "live":
+                return "funding"
+            return "approved"
+
+        case Command.REQUEST_CHANGES:
+            _contract_open(ctx)
+            _actor(ctx, "freelancer")
+            _state(ctx, {"pending_approval"}, "sent back for changes")
+            return "changes_requested"
+
+        case Command.DELETE:
+            _contract_open(ctx)
+            _actor(ctx, _creator(ctx))
+            _not_paid(ctx, "deleted")
+            state = _state(ctx, UNPAID, "deleted")
+            if state == "approved" and not (
+                s.allow_delete_until_paid or s.skip_freelancer_approval or not s.customer_mode
+            ):
+                raise Refused(
+                    "milestone.approved_by_freelancer",
+                    "The freelancer has approved this task; this marketplace does "
+                    "not allow deleting approved tasks.",
+                )
+            return "deleted"
+
+        case Command.PAY:
+            _actor(ctx, "customer")
+            if ctx.contract != "live":
+                raise Refused(
+                    "contract.not_live", "Milestones can be paid only once the contract is live."
+                )
+            _not_paid(ctx, "paid again")
+            if ctx.state != "approved":
+                _state(ctx, set(), "paid")  # deleted gets its own message
+                raise Refused(
+                    "milestone.not_approved",
+                    "Only milestones the freelancer has approved can be paid.",
+                )
+            return "funding"
+
+        case Command.PAYMENT_SUCCEEDED:
+            _actor(ctx, "payments")
+            _state(ctx, {"funding"}, "marked funded")
+            return "funded"
+
+        case Command.PAYMENT_FAILED:
+            _actor(ctx, "payments")
+            _state(ctx, {"funding"}, "marked failed")
+            return "approved"
+
+        case Command.COMPLETE:
+            _actor(ctx, "freelancer")
+            _state(ctx, {"funded"}, "marked complete")
+            return "submitted"
+
+        case Command.RELEASE:
+            _actor(ctx, "customer")
+            allowed: set[State] = {"submitted"}
+            if s.skip_freelancer_approval:
+                allowed.add("funded")
+            elif ctx.state == "funded":
+                raise Refused(
+                    "milestone.not_submitted",
+                    "The freelancer has not marked this milestone complete yet.",
+                )
+            _state(ctx, allowed, "released")
+            return "releasing"
+
+        case Command.AUTO_RELEASE:
+            _actor(ctx, "system")
+            _state(ctx, {"submitted"}, "released automatically")
+            if ctx.refund_requested:
+                raise Refused(
+                    "milestone.refund_requested",
+                    "A refund request is open; auto-release waits for it.",
+                )
+            return "releasing"
+
+        case Command.DISPUTE:
+            _actor(ctx, "customer")
+            _state(ctx, {"funded", "submitted"}, "disputed")
+            return "disputed"
+
+        case Command.RESOLVE_RELEASE | Command.RESOLVE_SPLIT:
+            _actor(ctx, "operator")
+            _state(ctx, {"disputed"}, "resolved")
+            return "releasing"
+
+        case Command.RESOLVE_REFUND:
+            _actor(ctx, "operator")
+            _state(ctx, {"disputed"}, "resolved")
+            return "refunding"
+
+        case Command.REQUEST_REFUND:
+            _actor(ctx, "customer")
+            state = _state(ctx, {"funded", "submitted"}, "refunded on request")
+            if ctx.refund_requested:
+                raise Refused(
+                    "milestone.refund_already_requested",
+                    "A refund has already been requested for this milestone.",
+                )
+            return state
+
+        case Command.ACCEPT_REFUND_REQUEST | Command.DECLINE_REFUND_REQUEST:
+            _actor(ctx, "freelancer")
+            _state(ctx, {"funded", "submitted"}, "refunded on request")
+            if not ctx.refund_requested:
+                raise Refused(
+                    "milestone.no_refund_request", "The customer has not requested a refund."
+                )
+            return "refunding" if command == Command.ACCEPT_REFUND_REQUEST else "disputed"
+
+        case Command.REFUND_DEADLINE:
+            _actor(ctx, "system")
+            _state(ctx, {"funded", "submitted"}, "refunded at the deadline")
+            if not ctx.refund_requested:
+                raise Refused(
+                    "milestone.no_refund_request", "The customer has not requested a refund."
+                )
+            return "refunding"
+
+        case Command.REFUND:
+            _actor(ctx, "freelancer")
+            _state(ctx, {"funded", "submitted"}, "refunded")
+            return "refunding"
+
+        case Command.HOLDING_LIMIT:
+            _actor(ctx, "system")
+            _state(ctx, {"funded", "submitted"}, "settled at the holding limit")
+            return "releasing" if s.holding_limit_fallback == "release" else "refunding"
+
+        case Command.RELEASE_COMPLETED:
+            _actor(ctx, "payments")
+            _state(ctx, {"releasing"}, "marked released")
+            return "released"
+
+        case Command.SPLIT_COMPLETED:
+            _actor(ctx, "payments")
+            _state(ctx, {"releasing"}, "marked settled")
+            return "settled"
+
+        case Command.REFUND_COMPLETED:
+            _actor(ctx, "payments")
+            _state(ctx, {"refunding"}, "marked refunded")
+            return "refunded"
+    raise AssertionError(f"unhandled command {command}")  # pragma: no cover
+
+
+def can_end_contract(milestone_states: list[State]) -> bool:
+    """A live contract can end only when no milestone has money in flight."""
+    return not any(state in MONEY_IN_FLIGHT for state in milestone_states)

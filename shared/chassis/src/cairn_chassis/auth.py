@@ -1,0 +1,136 @@
+"""JWT bearer authentication (DESIGN §7).
+
+Tokens come from the marketplace's identity provider: HS256 with a shared secret or RS256
+with a public key, the same configuration for every service. Claims: ``sub``,
+``marketplace``, ``role`` (customer · freelancer · operator), ``email``, ``name``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, Request
+
+from cairn_chassis.errors import Problem
+from cairn_chassis.settings import ServiceSettings
+
+Role = Literal["customer", "freelancer", "operator"]
+ROLES: tuple[Role, ...] = ("customer", "freelancer", "operator")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user a request acts for."""
+
+    user_id: str
+    marketplace_id: str
+    role: Role
+    email: str
+    name: str
+
+
+class TokenVerifier:
+    """Verifies bearer tokens with the configured key."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        if settings.jwt_public_key:
+            self.key: str = settings.jwt_public_key
+            self.algorithms = ["RS256"]
+        elif settings.jwt_secret:
+            self.key = settings.jwt_secret
+            self.algorithms = ["HS256"]
+        else:
+            raise ValueError("set CAIRN_JWT_SECRET (HS256) or CAIRN_JWT_PUBLIC_KEY (RS256)")
+        self.audience = settings.jwt_audience
+        self.issuer = settings.jwt_issuer
+
+    def verify(self, token: str) -> Principal:
+        """The principal in ``token``, or a 401 Problem saying what is wrong with it."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Problem(401, "auth.token_expired", "The access token has expired.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Problem(
+                401, "auth.invalid_token", f"The access token is not valid: {exc}."
+            ) from exc
+        role = claims.get("role")
+        if role not in ROLES:
+            raise Problem(
+                401,
+                "auth.invalid_token",
+                "The access token's role must be customer, freelancer or operator.",
+            )
+        marketplace = claims.get("marketplace")
+        if not isinstance(marketplace, str) or not marketplace:
+            raise Problem(401, "auth.invalid_token", "The access token names no marketplace.")
+        return Principal(
+            user_id=str(claims["sub"]),
+            marketplace_id=marketplace,
+            role=role,
+            email=str(claims.get("email", "")),
+            name=str(claims.get("name", "")),
+        )
+
+
+def mint_token(
+    settings: ServiceSettings,
+    *,
+    sub: str,
+    role: Role,
+    marketplace: str,
+    email: str = "",
+    name: str = "",
+    ttl_s: int = 12 * 3600,
+) -> str:
+    """A token for local development and tests (needs the HS256 secret or a private key)."""
+    now = int(time.time())
+    claims = {
+        "sub": sub,
+        "role": role,
+        "marketplace": marketplace,
+        "email": email,
+        "name": name,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_private_key:
+        return jwt.encode(claims, settings.jwt_private_key, algorithm="RS256")
+    if settings.jwt_secret:
+        return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    raise ValueError("minting needs CAIRN_JWT_SECRET or CAIRN_JWT_PRIVATE_KEY")
+
+
+def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the request's principal, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(
+            401, "auth.unauthenticated", "Send an access token as 'Authorization: Bearer <token>'."
+        )
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(token.strip())
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    """403 unless the principal has one of ``roles``."""
+    if principal.role not in roles:
+        raise Problem(403, "auth.wrong_role", f"Only a {' or '.join(roles)} may do this.")

@@ -1,0 +1,113 @@
+"""The HTTP app every service starts from: problem+json errors, auth, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaClient
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from cairn_chassis.auth import TokenVerifier
+from cairn_chassis.db import Database
+from cairn_chassis.errors import install_problem_handlers
+from cairn_chassis.idempotency import IdempotencyMiddleware
+from cairn_chassis.settings import ServiceSettings
+
+HTTP_REQUESTS = Counter("cairn_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("cairn_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class BrokerProbe:
+    """Answers whether the Kafka cluster is reachable (cached for a few seconds)."""
+
+    def __init__(self, bootstrap_servers: str, *, ttl_s: float = 5.0) -> None:
+        self._bootstrap = bootstrap_servers
+        self._ttl_s = ttl_s
+        self._ok_until = 0.0
+
+    async def __call__(self) -> None:
+        if time.monotonic() < self._ok_until:
+            return
+        client = AIOKafkaClient(bootstrap_servers=self._bootstrap, request_timeout_ms=3000)
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout=5)
+        finally:
+            await client.close()
+        self._ok_until = time.monotonic() + self._ttl_s
+
+
+def create_app(
+    settings: ServiceSettings,
+    db: Database,
+    *,
+    title: str,
+    version: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    readiness: Sequence[tuple[str, ReadinessCheck]] = (),
+) -> FastAPI:
+    """A FastAPI app with the shared plumbing; ``routers`` carry the service's /v1 API."""
+    app = FastAPI(title=title, version=version, description=description)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.token_verifier = TokenVerifier(settings)
+    install_problem_handlers(app)
+    app.add_middleware(IdempotencyMiddleware, db=db)
+
+    @app.middleware("http")
+    async def _metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        HTTP_SECONDS.labels(request.method, path).observe(time.perf_counter() - start)
+        return response
+
+    for router in routers:
+        app.include_router(router)
+
+    checks: list[tuple[str, ReadinessCheck]] = [
+        ("database", db.ping),
+        ("broker", BrokerProbe(settings.kafka_bootstrap_servers)),
+        *readiness,
+    ]
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: database and broker answer")
+    async def readyz() -> JSONResponse:
+        results: dict[str, Any] = {}
+        ok = True
+        for name, check in checks:
+            try:
+                await asyncio.wait_for(check(), timeout=6)
+                results[name] = "ok"
+            except Exception as exc:
+                ok = False
+                results[name] = f"failed: {exc!r}"
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.on_event("shutdown")
+    async def _close_db() -> None:
+        await db.dispose()
+
+    return app

@@ -1,0 +1,64 @@
+"""Running a service's worker: the broker's consumers plus background loops, until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from cairn_schemas import topics as cairn_topics
+from faststream.kafka import KafkaBroker
+
+from cairn_chassis.logging import get_logger
+
+log = get_logger(__name__)
+
+BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def ensure_topics(bootstrap: str, names: Sequence[str], *, partitions: int = 3) -> None:
+    """Create any missing topic (local runs and tests; production uses KafkaTopic resources)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return
+        new = [
+            NewTopic(
+                n,
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs={"cleanup.policy": "compact"} if n in cairn_topics.COMPACTED else {},
+            )
+            for n in missing
+        ]
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def run_worker(broker: KafkaBroker, loops: Sequence[BackgroundLoop]) -> None:
+    """Start the consumers and ``loops``; stop everything cleanly on SIGINT/SIGTERM."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await broker.start()
+    log.info("worker.started")
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(fn(stopping)) for fn in loops]
+    stop_wait = asyncio.create_task(stopping.wait())
+    done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stop_wait and task.exception() is not None:
+            log.error("worker.loop_crashed", error=repr(task.exception()))
+    stopping.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await broker.stop()
+    log.info("worker.stopped")

@@ -1,0 +1,73 @@
+"""The settings every Cairn service shares.
+
+Service-specific settings subclass :class:`ServiceSettings` and set their own env prefix
+(``CONTRACTS_``, ``PAYMENTS_``, ``NOTIFICATIONS_``). Settings that must agree across the
+services (the broker, the JWT key) are read from ``CAIRN_*`` names so one value serves all.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _shared(name: str, *fallbacks: str) -> AliasChoices:
+    """Env names for a setting shared by every service (``CAIRN_<name>`` first)."""
+    return AliasChoices(f"CAIRN_{name}", *fallbacks)
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it with ``env_prefix`` set."""
+
+    model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "cairn"
+    database_url: str = "sqlite+aiosqlite:///./.data/cairn.db"
+    database_pool_size: int = 10
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=_shared("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    # Production Kafka supports the idempotent producer; the local tansu broker refuses it.
+    kafka_enable_idempotence: bool = Field(
+        False, validation_alias=_shared("KAFKA_ENABLE_IDEMPOTENCE")
+    )
+    # tansu answers a waiting fetch only when this runs out (DESIGN §9): keep it low locally.
+    kafka_fetch_max_wait_ms: int = Field(500, validation_alias=_shared("KAFKA_FETCH_MAX_WAIT_MS"))
+    kafka_session_timeout_ms: int = Field(
+        10_000, validation_alias=_shared("KAFKA_SESSION_TIMEOUT_MS")
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        3_000, validation_alias=_shared("KAFKA_HEARTBEAT_INTERVAL_MS")
+    )
+    kafka_max_poll_records: int = Field(100, validation_alias=_shared("KAFKA_MAX_POLL_RECORDS"))
+
+    jwt_secret: str | None = Field(None, validation_alias=_shared("JWT_SECRET"))
+    jwt_public_key: str | None = Field(None, validation_alias=_shared("JWT_PUBLIC_KEY"))
+    jwt_private_key: str | None = Field(None, validation_alias=_shared("JWT_PRIVATE_KEY"))
+    jwt_audience: str | None = Field(None, validation_alias=_shared("JWT_AUDIENCE"))
+    jwt_issuer: str | None = Field(None, validation_alias=_shared("JWT_ISSUER"))
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_shared("LOG_LEVEL")
+    )
+    log_json: bool = Field(True, validation_alias=_shared("LOG_JSON"))
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Consumer retries: attempts in-process before a message goes to the dead-letter topic.
+    consumer_max_attempts: int = 5
+    consumer_backoff_initial_s: float = 0.1
+    consumer_backoff_max_s: float = 5.0
+
+    outbox_batch_size: int = 200
+    outbox_poll_interval_s: float = 0.02
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the service runs on an embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
