@@ -101,6 +101,8 @@ class Event(BaseModel):
 
     event_type: ClassVar[str]
     topic: ClassVar[str]
+    key_description: ClassVar[str] = "marketplace_id"
+    """What ``key()`` returns, in words (for the published schemas and the README)."""
 
     schema_version: int = Field(default=1, ge=1)
     marketplace_id: Id
@@ -123,6 +125,8 @@ class ContractScoped(Event):
 
     Keyed by ``contract_id`` so all of a contract's events stay in order.
     """
+
+    key_description = "contract_id"
 
     contract_id: Id
 

@@ -13,6 +13,7 @@ from cairn_schemas.base import EmailAddress, Event, Id, Text
 
 class _Delivery(Event):
     topic = topics.NOTIFICATIONS
+    key_description = "contract_id, else marketplace_id"
 
     delivery_id: Id
     source_event_id: Id = Field(description="The ce_id of the event the email was about.")

@@ -16,6 +16,7 @@ class JobPosted(Event):
 
     event_type = "cairn.job.posted"
     topic = topics.CONTRACTS
+    key_description = "job_id"
 
     job_id: Id
     title: Text
