@@ -68,13 +68,14 @@ MilestoneState = Literal[
     "deleted",
 ]
 
-MODEL_CONFIG = ConfigDict(frozen=True, extra="ignore")
+# Spelled out in each base model (not shared through a variable) so that the pydantic mypy
+# plugin sees ``frozen`` and flags code that tries to mutate an event.
 
 
 class Party(BaseModel):
     """One side of a contract, with what an email to them needs."""
 
-    model_config = MODEL_CONFIG
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     user_id: Id
     email: EmailAddress
@@ -84,7 +85,7 @@ class Party(BaseModel):
 class Actor(BaseModel):
     """Who caused an event: a signed-in user, an operator, a timer or the payments service."""
 
-    model_config = MODEL_CONFIG
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     user_id: Id
     role: Role
@@ -97,7 +98,7 @@ class Event(BaseModel):
     header and the record's topic, never in the body.
     """
 
-    model_config = MODEL_CONFIG
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_type: ClassVar[str]
     topic: ClassVar[str]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from cairn_schemas.base import MODEL_CONFIG, BasisPoints, Currency, EmailAddress, Text
+from cairn_schemas.base import BasisPoints, Currency, EmailAddress, Text
 
 HexColour = Annotated[
     str, StringConstraints(to_lower=True, pattern=r"^#[0-9a-fA-F]{6}$")
@@ -24,7 +24,7 @@ WebUrl = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[
 class Branding(BaseModel):
     """How a marketplace's emails look and whom they come from."""
 
-    model_config = MODEL_CONFIG
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     display_name: Text
     from_address: EmailAddress
@@ -39,7 +39,7 @@ class MarketplaceSettings(BaseModel):
     ``currency`` and ``branding`` have no sensible default and must be given.
     """
 
-    model_config = MODEL_CONFIG
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     milestone_creator: Literal["freelancer", "customer"] = "freelancer"
     skip_freelancer_approval: bool = Field(
