@@ -151,31 +151,26 @@ class IdempotencyMiddleware:
                 return None
             return existing
 
-    async def _finish(self, caller: str, key: str, captured: dict[str, object]) -> None:
-        status = captured.get("status")
+    async def _finish(self, caller: str, key: str, captured: _Captured) -> None:
+        status = captured.status
+        where = (col(IdempotentResponse.scope) == caller, col(IdempotentResponse.key) == key)
         async with self.db.transaction() as session:
-            if not isinstance(status, int) or status >= 500:
-                await session.exec(
-                    delete(IdempotentResponse).where(  # type: ignore[call-overload]
-                        IdempotentResponse.scope == caller, IdempotentResponse.key == key
-                    )
-                )
+            if status is None or status >= 500:
+                # Failed on our side: forget the key so the client can retry with it.
+                await session.execute(delete(IdempotentResponse).where(*where))
                 return
-            row = (
-                await session.exec(
-                    select(IdempotentResponse).where(
-                        IdempotentResponse.scope == caller, IdempotentResponse.key == key
-                    )
-                )
-            ).first()
+            row = (await session.exec(select(IdempotentResponse).where(*where))).first()
             if row is None:
                 return
-            headers = dict(captured.get("headers", []))  # type: ignore[call-overload]
             row.status = status
-            row.content_type = headers.get("content-type")
-            row.body = bytes(captured["body"])  # type: ignore[call-overload]
+            row.content_type = captured.headers.get("content-type")
+            row.body = captured.body
             row.headers = json.dumps(
-                {k: v for k, v in headers.items() if k in ("etag", "location", "content-type")}
+                {
+                    k: v
+                    for k, v in captured.headers.items()
+                    if k in ("etag", "location", "content-type")
+                }
             )
             session.add(row)
 

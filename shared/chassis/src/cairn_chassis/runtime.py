@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -13,7 +14,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 from cairn_schemas import topics as cairn_topics
 from faststream.kafka import KafkaBroker
 
+from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
+from cairn_chassis.messaging import publish_record
+from cairn_chassis.outbox import OutboxRelay
+from cairn_chassis.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -62,3 +67,23 @@ async def run_worker(broker: KafkaBroker, loops: Sequence[BackgroundLoop]) -> No
     await asyncio.gather(*tasks, return_exceptions=True)
     await broker.stop()
     log.info("worker.stopped")
+
+
+def outbox_relay_loop(
+    db: Database, broker: KafkaBroker, settings: ServiceSettings
+) -> BackgroundLoop:
+    """A worker loop relaying the service's outbox through ``broker`` until stopped."""
+
+    async def relay(stopping: asyncio.Event) -> None:
+        outbox = OutboxRelay(
+            db,
+            functools.partial(publish_record, broker),
+            batch_size=settings.outbox_batch_size,
+            poll_interval_s=settings.outbox_poll_interval_s,
+        )
+        task = asyncio.create_task(outbox.run())
+        await stopping.wait()
+        outbox.stop()
+        await task
+
+    return relay

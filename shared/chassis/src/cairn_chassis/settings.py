@@ -43,6 +43,8 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(
         3_000, validation_alias=_shared("KAFKA_HEARTBEAT_INTERVAL_MS")
     )
+    # Local runs and tests create missing topics at start; production uses KafkaTopic CRs.
+    kafka_create_topics: bool = Field(False, validation_alias=_shared("KAFKA_CREATE_TOPICS"))
     kafka_max_poll_records: int = Field(100, validation_alias=_shared("KAFKA_MAX_POLL_RECORDS"))
 
     jwt_secret: str | None = Field(None, validation_alias=_shared("JWT_SECRET"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class Refused(Exception):  # noqa: N818 - a refusal, not a crash
+class Refused(Exception):
     """A command the workflow rules do not allow (HTTP 409 unless ``status`` says otherwise).
 
     ``code`` is stable (front ends switch on it); ``message`` is a sentence to show a user.
@@ -16,7 +16,7 @@ class Refused(Exception):  # noqa: N818 - a refusal, not a crash
         self.status = status
 
 
-class NotFound(Exception):  # noqa: N818
+class NotFound(Exception):
     """The thing does not exist, or the caller may not know it exists (HTTP 404)."""
 
     def __init__(self, code: str, message: str) -> None:

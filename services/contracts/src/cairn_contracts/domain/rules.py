@@ -148,7 +148,7 @@ def _creator(ctx: Context) -> ActorRole:
     return "customer" if ctx.settings.customer_mode else "freelancer"
 
 
-def decide(command: Command, ctx: Context) -> State:  # noqa: C901, PLR0911, PLR0912
+def decide(command: Command, ctx: Context) -> State:
     """The state the milestone moves to under ``command``, or :class:`Refused`."""
     s = ctx.settings
     match command:
