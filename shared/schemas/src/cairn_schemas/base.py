@@ -68,13 +68,12 @@ MilestoneState = Literal[
     "deleted",
 ]
 
-# Spelled out in each base model (not shared through a variable) so that the pydantic mypy
-# plugin sees ``frozen`` and flags code that tries to mutate an event.
-
 
 class Party(BaseModel):
     """One side of a contract, with what an email to them needs."""
 
+    # Spelled out in each base model, not shared through a variable, so that the pydantic
+    # mypy plugin sees ``frozen`` and flags code that mutates an event or its parts.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     user_id: Id
