@@ -229,8 +229,9 @@ def decide(command: Command, ctx: Context) -> State:
                     "contract.not_live", "Milestones can be paid only once the contract is live."
                 )
             _not_paid(ctx, "paid again")
+            if ctx.state == "deleted":
+                raise Refused("milestone.deleted", "This milestone was deleted.")
             if ctx.state != "approved":
-                _state(ctx, set(), "paid")  # deleted gets its own message
                 raise Refused(
                     "milestone.not_approved",
                     "Only milestones the freelancer has approved can be paid.",
