@@ -1,0 +1,119 @@
+"""pytest fixtures that start Cairn's local stand-ins as real processes on free ports.
+
+Load it from the root ``conftest.py`` with
+``pytest_plugins = ["cairn_devstack.pytest_plugin"]``. Every fixture is session-scoped:
+one broker, one localstripe, one mail sink per test run, stopped at the end. Tests that
+need a clean slate call ``stripe_server.flush()`` / ``mail_sink.clear()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from cairn_devstack.broker import start_broker
+from cairn_devstack.postgres import acreate_database, admin_url, create_database, drop_database
+from cairn_devstack.procs import free_port, terminate
+from cairn_devstack.testing import (
+    MailSinkProcess,
+    StripeServer,
+    start_mail_sink,
+    start_stripe_server,
+)
+
+__all__ = [
+    "MailSinkProcess",
+    "StripeServer",
+    "acreate_database",
+    "create_database",
+    "drop_database",
+    "kafka_bootstrap",
+    "mail_sink",
+    "postgres_admin_url",
+    "stripe_server",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _docker_answers() -> bool:
+    """True if a Docker engine answers a ping within a second or two."""
+    try:
+        import docker  # type: ignore[import-untyped,unused-ignore]
+
+        client = docker.from_env(timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # no SDK, no socket, no permission: all mean "no Docker"
+        return False
+
+
+@contextlib.contextmanager
+def _testcontainers_kafka() -> Iterator[str]:
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer() as kafka:
+        yield str(kafka.get_bootstrap_server())
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Kafka bootstrap address: ``$KAFKA_BOOTSTRAP_SERVERS``, else testcontainers' Kafka
+    when a Docker engine answers, else a memory-only tansu broker on a free port.
+
+    Against tansu use the idempotent producer off and short consumer timeouts
+    (:data:`cairn_devstack.broker.LOCAL_CONSUMER_SETTINGS`); create topics first.
+    """
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if _docker_answers():
+        with _testcontainers_kafka() as bootstrap:
+            yield bootstrap
+        return
+    port = free_port()
+    proc = start_broker(port, log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        terminate(proc)
+
+
+@pytest.fixture(scope="session")
+def stripe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StripeServer]:
+    """localstripe with Cairn's Connect extension, in a child process with its own store.
+
+    ``.api_base``/``.api_key`` for the ``stripe`` SDK (or ``.client()``), plus
+    ``stats()``, ``set_faults(...)``, ``clear_faults()``, ``register_webhook(url, secret)``,
+    ``enable_payouts(account_id)``, ``flush()``.
+    """
+    server = start_stripe_server(tmp_path_factory.mktemp("localstripe"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSinkProcess]:
+    """The SMTP sink in a child process: ``smtp_host``/``smtp_port``, ``http_url``,
+    ``messages()``, ``clear()``, ``set_faults(...)``, ``clear_faults()``, and
+    ``stop()``/``start()`` to simulate an outage."""
+    sink = start_mail_sink(tmp_path_factory.mktemp("mailsink"))
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """Superuser URL of the test PostgreSQL (``$CAIRN_TEST_POSTGRES_URL`` or local)."""
+    return admin_url()
