@@ -1,0 +1,101 @@
+"""Sending one email over SMTP with aiosmtplib, and telling transient from permanent
+failures (DESIGN §8: 4xx and dropped connections are retried, 5xx is final)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from cairn_notifications.config import Settings
+
+
+class DeliveryError(Exception):
+    """The SMTP server did not take the email; ``permanent`` says whether to retry."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """Everything the sender needs to put one email on the wire."""
+
+    message_id: str
+    from_name: str
+    from_address: str
+    to_name: str
+    to_address: str
+    reply_to: str | None
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+
+
+def build_message(email: OutgoingEmail) -> EmailMessage:
+    """A multipart/alternative message (plain text first, then HTML)."""
+    msg = EmailMessage()
+    msg["Message-ID"] = email.message_id
+    msg["From"] = Address(display_name=email.from_name, addr_spec=email.from_address)
+    msg["To"] = Address(display_name=email.to_name, addr_spec=email.to_address)
+    if email.reply_to:
+        msg["Reply-To"] = email.reply_to
+    msg["Subject"] = email.subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    for name, value in email.headers.items():
+        msg[name] = value
+    msg.set_content(email.text)
+    msg.add_alternative(email.html, subtype="html")
+    return msg
+
+
+def _code_reason(code: int, message: str) -> DeliveryError:
+    reason = f"{code} {message}".strip()
+    return DeliveryError(reason, permanent=500 <= code < 600)
+
+
+class SmtpSender:
+    """Delivers emails to the configured SMTP server, one connection per email."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def send(self, email: OutgoingEmail) -> None:
+        """Send ``email``; raise :class:`DeliveryError` if the server did not accept it."""
+        s = self._settings
+        try:
+            errors, _ = await aiosmtplib.send(
+                build_message(email),
+                sender=s.smtp_envelope_from or email.from_address,
+                recipients=[email.to_address],
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                use_tls=s.smtp_use_tls,
+                start_tls=s.smtp_starttls if not s.smtp_use_tls else False,
+                timeout=s.smtp_timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0] if exc.recipients else None
+            if first is None:
+                raise DeliveryError("recipient refused", permanent=True) from exc
+            raise _code_reason(first.code, first.message) from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # Our credentials are wrong: an operator can fix that, the email is not at fault.
+            raise DeliveryError(f"SMTP authentication failed: {exc.code} {exc.message}",
+                                permanent=False) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _code_reason(exc.code, exc.message) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"connection failed: {exc!r}", permanent=False) from exc
+        refused = errors.get(email.to_address)
+        if refused is not None:
+            raise _code_reason(refused.code, refused.message)

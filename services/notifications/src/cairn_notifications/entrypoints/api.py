@@ -1,0 +1,137 @@
+"""HTTP API: the delivery log for a marketplace's operators, plus health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Literal
+
+from cairn_chassis.auth import CurrentPrincipal, require_role
+from cairn_chassis.db import Database
+from cairn_chassis.http import create_app
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from prometheus_client import Gauge
+from pydantic import BaseModel
+
+from cairn_notifications import __version__
+from cairn_notifications.adapters import repository
+from cairn_notifications.adapters.tables import DELIVERY_STATUSES, EmailDelivery
+from cairn_notifications.config import Settings
+
+DELIVERIES = Gauge(
+    "cairn_notifications_deliveries",
+    "Emails in the delivery log by status (failed ones need an operator's eye)",
+    ["status"],
+)
+
+Status = Literal["pending", "sending", "delivered", "failed"]
+
+
+class DeliveryPublic(BaseModel):
+    """One email in the delivery log."""
+
+    id: str
+    status: Status
+    template: str
+    source_event_id: str
+    source_event_type: str
+    contract_id: str | None
+    milestone_id: str | None
+    recipient_email: str
+    recipient_name: str
+    recipient_role: str
+    subject: str
+    message_id: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    failed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: EmailDelivery) -> DeliveryPublic:
+        """The public view of a delivery row."""
+        return cls(
+            id=row.id,
+            status=row.status,
+            template=row.template,
+            source_event_id=row.source_event_id,
+            source_event_type=row.source_event_type,
+            contract_id=row.contract_id,
+            milestone_id=row.milestone_id,
+            recipient_email=row.recipient_email,
+            recipient_name=row.recipient_name,
+            recipient_role=row.recipient_role,
+            subject=row.subject,
+            message_id=row.message_id,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+            failed_at=row.failed_at,
+        )
+
+
+class DeliveryList(BaseModel):
+    """A page of the delivery log, newest first."""
+
+    items: list[DeliveryPublic]
+
+
+router = APIRouter(prefix="/v1", tags=["deliveries"])
+
+
+@router.get(
+    "/deliveries",
+    summary="The email delivery log of the operator's marketplace",
+    response_model=DeliveryList,
+)
+async def list_deliveries(
+    request: Request,
+    principal: CurrentPrincipal,
+    contract_id: Annotated[str | None, Query(max_length=128)] = None,
+    status: Annotated[Status | None, Query(description="only deliveries in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeliveryList:
+    """Operators see every email of their own marketplace; ``status=failed`` lists the ones
+    that need attention, with the SMTP server's reason."""
+    require_role(principal, "operator")
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        rows = await repository.list_deliveries(
+            session,
+            principal.marketplace_id,
+            contract_id=contract_id,
+            statuses=[status] if status else [],
+            limit=limit,
+        )
+    return DeliveryList(items=[DeliveryPublic.of(row) for row in rows])
+
+
+def create(settings: Settings, db: Database | None = None) -> FastAPI:
+    """The notifications HTTP app."""
+    database = db or Database(settings.database_url, pool_size=settings.database_pool_size)
+    app = create_app(
+        settings,
+        database,
+        title="Cairn notifications",
+        version=__version__,
+        description="Branded emails at every step of a contract; the delivery log for operators.",
+        routers=[router],
+    )
+
+    @app.middleware("http")
+    async def _delivery_gauge(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # The sender runs in the worker; the API reads the shared log so /metrics shows it.
+        if request.url.path == "/metrics":
+            async with database.transaction() as session:
+                counts = await repository.count_by_status(session)
+            for status in DELIVERY_STATUSES:
+                DELIVERIES.labels(status).set(counts.get(status, 0))
+        return await call_next(request)
+
+    return app

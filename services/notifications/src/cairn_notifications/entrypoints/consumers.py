@@ -1,0 +1,71 @@
+"""Kafka consumers: every contract, payment and settings event goes through one handler
+that updates the directory and queues emails, inside the inbox transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cairn_chassis.db import Database
+from cairn_chassis.messaging import EventRouter, handle_once, make_broker, subscribe
+from cairn_schemas import topics
+from cairn_schemas.base import Event, WithParties
+from cairn_schemas.cloudevents import Envelope
+from cairn_schemas.events import MarketplaceSettingsChanged
+from faststream.kafka import KafkaBroker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cairn_notifications.adapters.rendering import EmailRenderer
+from cairn_notifications.config import Settings
+from cairn_notifications.domain.catalogue import EMAILS
+from cairn_notifications.service.notify import on_event
+
+CONSUMER = "notifications"
+TOPICS = (topics.CONTRACTS, topics.PAYMENTS, topics.MARKETPLACES)
+
+
+def handled_event_types() -> list[type[Event]]:
+    """The events this service listens to: settings, party-carrying events, the catalogue."""
+    from cairn_schemas.registry import EVENT_TYPES
+
+    wanted = set(EMAILS) | {MarketplaceSettingsChanged.event_type}
+    return [
+        cls
+        for event_type, cls in EVENT_TYPES.items()
+        if event_type in wanted or issubclass(cls, WithParties)
+    ]
+
+
+def build_router(db: Database, settings: Settings, renderer: EmailRenderer) -> EventRouter:
+    """One handler for every event type of interest."""
+    router = EventRouter(CONSUMER)
+
+    async def handle(envelope: Envelope[Any]) -> None:
+        async def effect(session: AsyncSession) -> None:
+            await on_event(session, envelope, settings, renderer)
+
+        await handle_once(db, CONSUMER, envelope, effect)
+
+    for cls in handled_event_types():
+        router.on(cls)(handle)
+    return router
+
+
+def build_broker(
+    settings: Settings, db: Database | None = None, renderer: EmailRenderer | None = None
+) -> KafkaBroker:
+    """The broker with the notifications consumer group subscribed (and used to publish)."""
+    broker = make_broker(settings)
+    router = build_router(
+        db or Database(settings.database_url, pool_size=settings.database_pool_size),
+        settings,
+        renderer or EmailRenderer(),
+    )
+    subscribe(
+        broker,
+        settings,
+        router,
+        topics=list(TOPICS),
+        dlq_topic=topics.dead_letter(CONSUMER),
+        description="Projects recipients and branding, queues one email per (event, recipient).",
+    )
+    return broker
