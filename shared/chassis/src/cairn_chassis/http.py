@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaClient
@@ -54,7 +55,13 @@ def create_app(
     readiness: Sequence[tuple[str, ReadinessCheck]] = (),
 ) -> FastAPI:
     """A FastAPI app with the shared plumbing; ``routers`` carry the service's /v1 API."""
-    app = FastAPI(title=title, version=version, description=description)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.settings = settings
     app.state.db = db
     app.state.token_verifier = TokenVerifier(settings)
@@ -105,9 +112,5 @@ def create_app(
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.on_event("shutdown")
-    async def _close_db() -> None:
-        await db.dispose()
 
     return app

@@ -157,7 +157,7 @@ class IdempotencyMiddleware:
         async with self.db.transaction() as session:
             if status is None or status >= 500:
                 # Failed on our side: forget the key so the client can retry with it.
-                await session.execute(delete(IdempotentResponse).where(*where))
+                await (await session.connection()).execute(delete(IdempotentResponse).where(*where))
                 return
             row = (await session.exec(select(IdempotentResponse).where(*where))).first()
             if row is None:

@@ -46,5 +46,5 @@ async def record_once(session: AsyncSession, consumer: str, event_id: str, event
         .values(**values)
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
     )
-    result = await session.execute(stmt)
+    result = await (await session.connection()).execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -174,7 +174,7 @@ class OutboxRelay:
         for row in rows:
             first_id.setdefault(row.key, row.id)
         blocked: set[str] = set()
-        result = await session.execute(
+        result = await (await session.connection()).execute(
             text(
                 "SELECT DISTINCT o.key FROM outbox o WHERE o.published_at IS NULL "
                 "AND o.key = ANY(:keys) AND o.id < :max_id AND NOT (o.id = ANY(:ids))"
@@ -193,7 +193,7 @@ class OutboxRelay:
 async def count_pending(db: Database) -> int:
     """How many outbox rows wait to be published (for /readyz and metrics)."""
     async with db.transaction() as session:
-        result = await session.execute(
+        result = await (await session.connection()).execute(
             text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         )
         (n,) = result.one()
