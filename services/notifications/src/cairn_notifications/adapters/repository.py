@@ -45,7 +45,7 @@ async def record_parties(session: AsyncSession, event: WithParties, as_of: datet
     }
     stmt = insert(ContractParties).values(**values)
     table = ContractParties.__table__  # type: ignore[attr-defined]
-    await session.execute(
+    await session.exec(
         stmt.on_conflict_do_update(
             index_elements=["contract_id"],
             set_={k: stmt.excluded[k] for k in values if k != "contract_id"},
@@ -63,7 +63,7 @@ async def record_parties(session: AsyncSession, event: WithParties, as_of: datet
         }
         rstmt = insert(Recipient).values(**person)
         rtable = Recipient.__table__  # type: ignore[attr-defined]
-        await session.execute(
+        await session.exec(
             rstmt.on_conflict_do_update(
                 index_elements=["marketplace_id", "user_id"],
                 set_={k: rstmt.excluded[k] for k in ("role", "email", "name", "as_of")},
@@ -91,7 +91,7 @@ async def record_branding(
     insert = _insert(session)
     stmt = insert(MarketplaceBranding).values(**values)
     table = MarketplaceBranding.__table__  # type: ignore[attr-defined]
-    await session.execute(
+    await session.exec(
         stmt.on_conflict_do_update(
             index_elements=["marketplace_id"],
             set_={k: stmt.excluded[k] for k in values if k != "marketplace_id"},
@@ -118,8 +118,8 @@ async def add_delivery(session: AsyncSession, delivery: EmailDelivery) -> bool:
         .values(**values)
         .on_conflict_do_nothing(index_elements=["source_event_id", "recipient_email"])
     )
-    result = await session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.exec(stmt)
+    return bool(result.rowcount)
 
 
 async def claim_due(
@@ -187,7 +187,7 @@ async def list_deliveries(
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     """How many deliveries are in each status (for the metrics)."""
-    result = await session.execute(
+    result = await session.exec(
         select(EmailDelivery.status, func.count()).group_by(col(EmailDelivery.status))
     )
     return {str(status): int(n) for status, n in result.all()}

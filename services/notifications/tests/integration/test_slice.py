@@ -1,0 +1,104 @@
+"""Events in on the real broker -> exactly the right branded emails caught by a real SMTP
+server, once each, however often the broker delivers an event."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from cairn_schemas.samples import AS_FREELANCER
+
+pytestmark = pytest.mark.integration
+
+
+def header(message: dict[str, Any], name: str) -> str:
+    return next(v for k, v in message["headers"] if k.lower() == name.lower())
+
+
+async def test_a_contract_story_sends_each_party_exactly_their_emails(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    branding = story.event("cairn.marketplace.settings_changed")
+    settings = branding.settings.model_copy(  # type: ignore[attr-defined]
+        update={
+            "currency": "EUR",
+            "milestone_creator": "freelancer",
+            "skip_freelancer_approval": False,
+            "charge_on_freelancer_approval": False,
+            "branding": branding.settings.branding.model_copy(  # type: ignore[attr-defined]
+                update={
+                    "display_name": "Bakers Guild",
+                    "from_address": "hello@bakers-guild.example",
+                    "support_address": "help@bakers-guild.example",
+                    "accent_colour": "#aa3300",
+                }
+            ),
+        }
+    )
+    await harness.publish(branding.model_copy(update={"settings": settings}))
+    await asyncio.sleep(0.5)  # settings arrive on their own topic; let them land first
+    await harness.publish(story.event("cairn.proposal.submitted"))
+    await harness.publish(story.event("cairn.contract.started"))
+    await harness.publish(
+        story.event("cairn.milestone.created", created_by="freelancer", state="approved",
+                    actor=AS_FREELANCER)
+    )
+    await harness.publish(story.event("cairn.milestone.funded"))
+
+    rows = await harness.settle(story.contract_id, 4)
+    assert sorted((r.template, r.status) for r in rows) == [
+        ("milestone_created.customer", "delivered"),
+        ("milestone_funded.freelancer", "delivered"),
+        ("proposal_accepted.freelancer", "delivered"),
+        ("proposal_submitted.customer", "delivered"),
+    ]
+    to_customer = await harness.mail_to(story.customer.email)
+    to_freelancer = await harness.mail_to(story.freelancer.email)
+    assert sorted(m["subject"] for m in to_customer) == [
+        "New milestone “Wireframes” (€1,500.00) is ready for you to fund",
+        "New proposal from Grace Hopper for “Landing page for a bakery”",
+    ]
+    assert sorted(m["subject"] for m in to_freelancer) == [
+        "Ada Lovelace accepted your proposal for “Landing page for a bakery”",
+        "€1,500.00 is in escrow for “Wireframes”: you can start work",
+    ]
+    for message in to_customer + to_freelancer:
+        assert header(message, "From") == "Bakers Guild <hello@bakers-guild.example>"
+        assert header(message, "Reply-To") == "help@bakers-guild.example"
+        assert "#aa3300" in message["html"]
+        assert "help@bakers-guild.example" in message["text"]
+        assert (
+            f"https://app.example/{story.marketplace_id}/contracts/{story.contract_id}"
+            in message["links"]
+        )
+    funded = next(m for m in to_freelancer if "escrow" in m["subject"])
+    assert "€1,500.00" in funded["text"]
+    assert "€1,500.00" in funded["html"]
+    assert "Hello Grace Hopper" in funded["text"]
+
+
+async def test_an_event_delivered_three_times_sends_one_email(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    proposal = story.event("cairn.proposal.submitted")
+    event_id = await harness.publish(proposal)
+    await harness.publish(proposal, event_id=event_id)
+    await harness.publish(proposal, event_id=event_id)
+
+    rows = await harness.settle(story.contract_id, 1)
+    await asyncio.sleep(1.0)  # give any duplicate every chance to show up
+    rows = await harness.settle(story.contract_id, 1)
+    assert [r.status for r in rows] == ["delivered"]
+    caught = await harness.mail_to(story.customer.email)
+    assert len(caught) == 1
+    assert caught[0]["message_id"] == rows[0].message_id
+
+
+async def test_before_the_branding_is_known_the_email_goes_out_with_the_default_brand(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    await harness.publish(story.event("cairn.proposal.submitted"))
+    await harness.settle(story.contract_id, 1)
+    [message] = await harness.mail_to(story.customer.email)
+    assert header(message, "From") == "Cairn <no-reply@cairn.localhost>"
