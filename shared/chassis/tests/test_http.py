@@ -145,7 +145,8 @@ async def test_idempotency_key_replays_the_first_response(
 
     other_user = auth(token(settings, sub="u2")) | {"idempotency-key": "k-1"}
     r = await client.post("/v1/items", json={"name": "a"}, headers=other_user)
-    assert r.status_code == 201 and r.json()["owner"] == "u2", "keys are per caller"
+    assert r.status_code == 201
+    assert r.json()["owner"] == "u2", "keys are per caller"
     assert CALLS == ["a", "a"]
 
 

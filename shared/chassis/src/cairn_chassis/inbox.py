@@ -47,4 +47,4 @@ async def record_once(session: AsyncSession, consumer: str, event_id: str, event
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
     )
     result = await (await session.connection()).execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
