@@ -42,7 +42,7 @@ from faststream.kafka import KafkaBroker
 from sqlmodel import col, select
 
 TEST_DB = "cairn_notifications_test"
-JWT_SECRET = "notifications-test-secret"
+JWT_SECRET = "notifications-test-secret-of-32-bytes-or-more"
 OPERATORS = "ops-alerts@cairn-ops.example"
 
 
@@ -201,6 +201,12 @@ async def harness(settings: Settings, mail_sink: Any) -> AsyncIterator[Harness]:
 def story() -> Story:
     """A fresh marketplace and contract for one test."""
     return new_story()
+
+
+@pytest.fixture
+def story_factory() -> Any:
+    """Makes more stories, for tests that need several contracts."""
+    return new_story
 
 
 @pytest.fixture

@@ -1,0 +1,170 @@
+"""Against a real SMTP server that misbehaves: 4xx answers, dropped connections and
+outages end delivered; a 5xx ends failed and visible to operators; nothing is sent twice
+and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from cairn_schemas import topics
+from cairn_schemas.cloudevents import from_kafka
+from cairn_schemas.events import DeliveryFailed
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_server_answering_451_a_few_times_gets_the_email_once_in_the_end(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    sink_without_faults.set_faults(tempfail_next=3)
+    await harness.publish(story.event("cairn.proposal.submitted"))
+
+    [row] = await harness.settle(story.contract_id, 1)
+    assert row.status == "delivered"
+    assert row.attempts == 4
+    caught = await harness.mail_to(story.customer.email)
+    assert [m["message_id"] for m in caught] == [row.message_id]
+
+
+async def test_a_dropped_connection_is_retried_and_the_email_arrives_once(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    sink_without_faults.set_faults(drop_next=2)
+    await harness.publish(story.event("cairn.proposal.submitted"))
+
+    [row] = await harness.settle(story.contract_id, 1)
+    assert row.status == "delivered"
+    assert row.attempts == 3
+    assert len(await harness.mail_to(story.customer.email)) == 1
+
+
+async def test_a_550_refusal_ends_failed_with_its_reason_visible_to_operators(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    sink_without_faults.set_faults(reject_recipients=[story.customer.email])
+    await harness.publish(story.event("cairn.proposal.submitted"))
+    await harness.publish(story.event("cairn.contract.started"))
+
+    rows = await harness.settle(story.contract_id, 2)
+    by_template = {r.template: r for r in rows}
+    failed = by_template["proposal_submitted.customer"]
+    assert failed.status == "failed"
+    assert failed.attempts == 1, "a permanent refusal is not retried"
+    assert failed.last_error.startswith("550")
+    assert by_template["proposal_accepted.freelancer"].status == "delivered"
+    assert await harness.mail_to(story.customer.email) == []
+
+    # Operators of this marketplace see it, with the reason ...
+    response = await harness.http.get(
+        "/v1/deliveries",
+        params={"contract_id": story.contract_id, "status": "failed"},
+        headers=harness.token(story.marketplace_id),
+    )
+    assert response.status_code == 200, response.text
+    [item] = response.json()["items"]
+    assert item["recipient_email"] == story.customer.email
+    assert item["template"] == "proposal_submitted.customer"
+    assert item["last_error"].startswith("550")
+    # ... operators of another marketplace do not, and parties may not look at all.
+    other = await harness.http.get(
+        "/v1/deliveries", params={"contract_id": story.contract_id},
+        headers=harness.token("mkt_someone_else"),
+    )
+    assert other.json()["items"] == []
+    customer = await harness.http.get(
+        "/v1/deliveries", headers=harness.token(story.marketplace_id, role="customer")
+    )
+    assert customer.status_code == 403
+    assert customer.headers["content-type"].startswith("application/problem+json")
+
+    # The metric shows failed emails.
+    metrics = (await harness.http.get("/metrics")).text
+    line = next(
+        ln for ln in metrics.splitlines()
+        if ln.startswith('cairn_notifications_deliveries{status="failed"}')
+    )
+    assert float(line.split()[-1]) >= 1
+
+    # And a delivery event says so on the notifications topic.
+    event = await _delivery_failed(harness, failed.id)
+    assert event.permanent is True
+    assert event.recipient == story.customer.email
+    assert event.reason.startswith("550")
+
+
+async def test_an_smtp_outage_delays_the_emails_but_loses_none(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    await asyncio.to_thread(sink_without_faults.stop)
+    try:
+        await harness.publish(story.event("cairn.proposal.submitted"))
+        await harness.publish(story.event("cairn.contract.started"))
+        await _until(lambda rows: len(rows) == 2 and all(r.attempts >= 2 for r in rows),
+                     harness, story.contract_id)
+        rows = await harness.deliveries(story.contract_id)
+        assert {r.status for r in rows} <= {"pending", "sending"}
+        assert all("connection failed" in (r.last_error or "") for r in rows)
+    finally:
+        await asyncio.to_thread(sink_without_faults.start)
+
+    rows = await harness.settle(story.contract_id, 2)
+    assert [r.status for r in rows] == ["delivered", "delivered"]
+    assert len(await harness.mail_to(story.customer.email)) == 1
+    assert len(await harness.mail_to(story.freelancer.email)) == 1
+
+
+async def test_under_every_fault_at_once_each_email_arrives_exactly_once(
+    harness: Any, sink_without_faults: Any, story_factory: Any
+) -> None:
+    stories = [story_factory() for _ in range(12)]
+    sink_without_faults.set_faults(tempfail_next=5, drop_next=3)
+    for s in stories:
+        await harness.publish(s.event("cairn.proposal.submitted"))
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(sink_without_faults.stop)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(sink_without_faults.start)
+    sink_without_faults.set_faults(tempfail_next=2)
+
+    for s in stories:
+        [row] = await harness.settle(s.contract_id, 1)
+        assert row.status == "delivered"
+        caught = await harness.mail_to(s.customer.email)
+        assert [m["message_id"] for m in caught] == [row.message_id]
+
+
+async def _until(predicate: Any, harness: Any, contract_id: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate(await harness.deliveries(contract_id)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def _delivery_failed(harness: Any, delivery_id: str) -> DeliveryFailed:
+    consumer = AIOKafkaConsumer(
+        topics.NOTIFICATIONS,
+        bootstrap_servers=harness.settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    envelope = from_kafka(record.headers, record.value)
+                    event = envelope.event
+                    if isinstance(event, DeliveryFailed) and event.delivery_id == delivery_id:
+                        return event
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no DeliveryFailed for {delivery_id} on {topics.NOTIFICATIONS}")
