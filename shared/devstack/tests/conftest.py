@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
 from cairn_devstack.testing import StripeServer
 
 PLUGIN = "cairn_devstack.pytest_plugin"
@@ -112,8 +111,14 @@ class Payer:
         pm = self.client.v1.payment_methods.attach(pm.id, {"customer": customer.id})
         return customer, pm
 
-    def charge(self, amount: int, transfer_group: str, *, number: str = "4242424242424242",
-               idempotency_key: str | None = None) -> Any:
+    def charge(
+        self,
+        amount: int,
+        transfer_group: str,
+        *,
+        number: str = "4242424242424242",
+        idempotency_key: str | None = None,
+    ) -> Any:
         customer, pm = self.customer_with_card(number)
         options = {"idempotency_key": idempotency_key} if idempotency_key else {}
         return self.client.v1.payment_intents.create(
@@ -141,8 +146,12 @@ def payer(stripe_client: Any) -> Payer:
 def ready_account(stripe_client: Any, stripe_server: StripeServer) -> Any:
     """A Custom connected account that finished onboarding."""
     account = stripe_client.v1.accounts.create(
-        {"type": "custom", "country": "FR", "email": "freelancer@example.com",
-         "capabilities": {"transfers": {"requested": True}}}
+        {
+            "type": "custom",
+            "country": "FR",
+            "email": "freelancer@example.com",
+            "capabilities": {"transfers": {"requested": True}},
+        }
     )
     stripe_server.enable_payouts(account.id)
     return stripe_client.v1.accounts.retrieve(account.id)

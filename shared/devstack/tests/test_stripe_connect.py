@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import stripe
-
 from cairn_devstack.testing import StripeServer
 
 
@@ -27,7 +26,9 @@ def test_custom_account_starts_restricted_and_can_be_updated_and_listed(
 
     assert account.id.startswith("acct_")
     assert (account.charges_enabled, account.payouts_enabled, account.details_submitted) == (
-        False, False, False,
+        False,
+        False,
+        False,
     )
     assert account.capabilities.transfers == "inactive"
     assert "external_account" in account.requirements.currently_due
@@ -55,7 +56,9 @@ def test_enable_payouts_makes_account_ready_and_sends_signed_account_updated(
 
     ready = stripe_client.v1.accounts.retrieve(account.id)
     assert (ready.charges_enabled, ready.payouts_enabled, ready.details_submitted) == (
-        True, True, True,
+        True,
+        True,
+        True,
     )
     assert ready.requirements.currently_due == []
     assert ready.capabilities.transfers == "active"
@@ -97,9 +100,7 @@ def test_account_link_points_at_a_page_that_completes_onboarding(
     assert stripe_client.v1.accounts.retrieve(account.id).payouts_enabled is True
 
 
-def test_transfer_to_an_account_not_yet_ready_is_refused(
-    payer: Any, stripe_client: Any
-) -> None:
+def test_transfer_to_an_account_not_yet_ready_is_refused(payer: Any, stripe_client: Any) -> None:
     charge_id = payer.charge(10_000, "ms_not_ready").latest_charge
     account = stripe_client.v1.accounts.create(
         {"type": "custom", "capabilities": {"transfers": {"requested": True}}}
@@ -107,8 +108,12 @@ def test_transfer_to_an_account_not_yet_ready_is_refused(
 
     with pytest.raises(stripe.InvalidRequestError) as refused:
         stripe_client.v1.transfers.create(
-            {"amount": 9_000, "currency": "eur", "destination": account.id,
-             "source_transaction": charge_id}
+            {
+                "amount": 9_000,
+                "currency": "eur",
+                "destination": account.id,
+                "source_transaction": charge_id,
+            }
         )
     assert refused.value.code == "insufficient_capabilities_for_transfer"
 
@@ -136,8 +141,12 @@ def test_transfer_from_a_charge_then_reversal_gives_money_back(
     # Only 1 000 of the charge is still unallocated.
     with pytest.raises(stripe.InvalidRequestError) as too_much:
         stripe_client.v1.transfers.create(
-            {"amount": 1_001, "currency": "eur", "destination": ready_account.id,
-             "source_transaction": charge_id}
+            {
+                "amount": 1_001,
+                "currency": "eur",
+                "destination": ready_account.id,
+                "source_transaction": charge_id,
+            }
         )
     assert too_much.value.code == "balance_insufficient"
 
@@ -150,8 +159,12 @@ def test_transfer_from_a_charge_then_reversal_gives_money_back(
     webhooks.wait_for("transfer.reversed", match=lambda t: t["id"] == transfer.id)
     # The reversed 4 000 can fund another transfer from the same charge.
     stripe_client.v1.transfers.create(
-        {"amount": 5_000, "currency": "eur", "destination": ready_account.id,
-         "source_transaction": charge_id}
+        {
+            "amount": 5_000,
+            "currency": "eur",
+            "destination": ready_account.id,
+            "source_transaction": charge_id,
+        }
     )
 
 
@@ -160,8 +173,12 @@ def test_reversal_cannot_exceed_what_is_left_and_defaults_to_all_of_it(
 ) -> None:
     charge_id = payer.charge(5_000, "ms_reverse_all").latest_charge
     transfer = stripe_client.v1.transfers.create(
-        {"amount": 5_000, "currency": "eur", "destination": ready_account.id,
-         "source_transaction": charge_id}
+        {
+            "amount": 5_000,
+            "currency": "eur",
+            "destination": ready_account.id,
+            "source_transaction": charge_id,
+        }
     )
     stripe_client.v1.transfers.reversals.create(transfer.id, {"amount": 1_000})
 
@@ -183,13 +200,21 @@ def test_transfer_checks_destination_and_currency(
 
     with pytest.raises(stripe.InvalidRequestError, match="No such destination"):
         stripe_client.v1.transfers.create(
-            {"amount": 100, "currency": "eur", "destination": "acct_missing",
-             "source_transaction": charge_id}
+            {
+                "amount": 100,
+                "currency": "eur",
+                "destination": "acct_missing",
+                "source_transaction": charge_id,
+            }
         )
     with pytest.raises(stripe.InvalidRequestError, match="must be the same as the transfer"):
         stripe_client.v1.transfers.create(
-            {"amount": 100, "currency": "usd", "destination": ready_account.id,
-             "source_transaction": charge_id}
+            {
+                "amount": 100,
+                "currency": "usd",
+                "destination": ready_account.id,
+                "source_transaction": charge_id,
+            }
         )
 
 
@@ -199,12 +224,22 @@ def test_transfers_list_filters_by_transfer_group_and_destination(
     first = payer.charge(2_000, "ms_list_a").latest_charge
     second = payer.charge(2_000, "ms_list_b").latest_charge
     a = stripe_client.v1.transfers.create(
-        {"amount": 1_000, "currency": "eur", "destination": ready_account.id,
-         "source_transaction": first, "transfer_group": "ms_list_a"}
+        {
+            "amount": 1_000,
+            "currency": "eur",
+            "destination": ready_account.id,
+            "source_transaction": first,
+            "transfer_group": "ms_list_a",
+        }
     )
     b = stripe_client.v1.transfers.create(
-        {"amount": 1_000, "currency": "eur", "destination": ready_account.id,
-         "source_transaction": second, "transfer_group": "ms_list_b"}
+        {
+            "amount": 1_000,
+            "currency": "eur",
+            "destination": ready_account.id,
+            "source_transaction": second,
+            "transfer_group": "ms_list_b",
+        }
     )
 
     by_group = stripe_client.v1.transfers.list({"transfer_group": "ms_list_a"}).data
@@ -223,14 +258,22 @@ def test_refund_after_transfer_is_still_capped_by_the_charge(
     # Separate charges and transfers: refunding does not touch the transfer.
     charge_id = payer.charge(10_000, "ms_split").latest_charge
     transfer = stripe_client.v1.transfers.create(
-        {"amount": 6_000, "currency": "eur", "destination": ready_account.id,
-         "source_transaction": charge_id}
+        {
+            "amount": 6_000,
+            "currency": "eur",
+            "destination": ready_account.id,
+            "source_transaction": charge_id,
+        }
     )
     stripe_client.v1.refunds.create({"charge": charge_id, "amount": 4_000})
 
     assert stripe_client.v1.transfers.retrieve(transfer.id).amount_reversed == 0
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.transfers.create(
-            {"amount": 1, "currency": "eur", "destination": ready_account.id,
-             "source_transaction": charge_id}
+            {
+                "amount": 1,
+                "currency": "eur",
+                "destination": ready_account.id,
+                "source_transaction": charge_id,
+            }
         )

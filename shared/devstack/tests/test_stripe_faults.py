@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import stripe
-
 from cairn_devstack.testing import StripeServer
 
 
@@ -45,17 +44,23 @@ def test_timeout_after_work_leaves_the_charge_done_and_replayable(
     payer: Any, stripe_server: StripeServer
 ) -> None:
     customer, pm = payer.customer_with_card()
-    params = {"amount": 4_000, "currency": "eur", "customer": customer.id,
-              "payment_method": pm.id, "confirm": True, "off_session": True,
-              "transfer_group": "ms_fault_after"}
+    params = {
+        "amount": 4_000,
+        "currency": "eur",
+        "customer": customer.id,
+        "payment_method": pm.id,
+        "confirm": True,
+        "off_session": True,
+        "transfer_group": "ms_fault_after",
+    }
     key = f"fault-after-{uuid.uuid4()}"
     charges = stripe_server.stats()["charges"]
-    stripe_server.set_faults(timeout_rate=1.0, timeout_seconds=1.5, timeout_mode="after",
-                             paths=["/v1/payment_intents"])
+    stripe_server.set_faults(
+        timeout_rate=1.0, timeout_seconds=1.5, timeout_mode="after", paths=["/v1/payment_intents"]
+    )
 
     with pytest.raises(stripe.APIConnectionError):
-        _impatient_client(stripe_server).v1.payment_intents.create(
-            params, {"idempotency_key": key})
+        _impatient_client(stripe_server).v1.payment_intents.create(params, {"idempotency_key": key})
 
     # The client does not know, but the money moved.
     assert stripe_server.stats()["charges"] == charges + 1
@@ -67,17 +72,22 @@ def test_timeout_after_work_leaves_the_charge_done_and_replayable(
     assert stripe_server.stats()["charges"] == charges + 1
 
 
-def test_timeout_before_work_leaves_nothing_behind(
-    payer: Any, stripe_server: StripeServer
-) -> None:
+def test_timeout_before_work_leaves_nothing_behind(payer: Any, stripe_server: StripeServer) -> None:
     customer, pm = payer.customer_with_card()
     intents = stripe_server.stats()["payment_intents"]
     stripe_server.set_faults(timeout_rate=1.0, timeout_seconds=1.0, timeout_mode="before")
 
     with pytest.raises(stripe.APIConnectionError):
         _impatient_client(stripe_server).v1.payment_intents.create(
-            {"amount": 4_000, "currency": "eur", "customer": customer.id,
-             "payment_method": pm.id, "confirm": True, "off_session": True})
+            {
+                "amount": 4_000,
+                "currency": "eur",
+                "customer": customer.id,
+                "payment_method": pm.id,
+                "confirm": True,
+                "off_session": True,
+            }
+        )
 
     time.sleep(0.7)  # past the server's sleep: still nothing was done
     assert stripe_server.stats()["payment_intents"] == intents

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import stripe
-
 from cairn_devstack.testing import StripeServer
 
 
@@ -20,8 +19,13 @@ def test_same_key_same_params_returns_the_same_payment_without_charging_again(
 ) -> None:
     customer, pm = payer.customer_with_card()
     params = {
-        "amount": 7_000, "currency": "eur", "customer": customer.id, "payment_method": pm.id,
-        "confirm": True, "off_session": True, "transfer_group": "ms_idem",
+        "amount": 7_000,
+        "currency": "eur",
+        "customer": customer.id,
+        "payment_method": pm.id,
+        "confirm": True,
+        "off_session": True,
+        "transfer_group": "ms_idem",
     }
     key = _key()
     first = stripe_client.v1.payment_intents.create(params, {"idempotency_key": key})
@@ -34,9 +38,7 @@ def test_same_key_same_params_returns_the_same_payment_without_charging_again(
     assert stripe_server.stats()["charges"] == charges_after_first
 
 
-def test_same_key_with_other_params_is_an_idempotency_error(
-    payer: Any, stripe_client: Any
-) -> None:
+def test_same_key_with_other_params_is_an_idempotency_error(payer: Any, stripe_client: Any) -> None:
     key = _key()
     payer.charge(1_000, "ms_idem_mismatch", idempotency_key=key)
 
@@ -60,8 +62,12 @@ def test_a_declined_charge_is_replayed_as_the_same_decline(
 ) -> None:
     customer, pm = payer.customer_with_card("4000000000000341")
     params = {
-        "amount": 2_000, "currency": "eur", "customer": customer.id, "payment_method": pm.id,
-        "confirm": True, "off_session": True,
+        "amount": 2_000,
+        "currency": "eur",
+        "customer": customer.id,
+        "payment_method": pm.id,
+        "confirm": True,
+        "off_session": True,
     }
     key = _key()
     with pytest.raises(stripe.CardError) as first:
@@ -71,6 +77,10 @@ def test_a_declined_charge_is_replayed_as_the_same_decline(
     with pytest.raises(stripe.CardError) as again:
         payer.client.v1.payment_intents.create(params, {"idempotency_key": key})
 
+    assert first.value.error is not None
+    assert again.value.error is not None
+    assert first.value.error.payment_intent is not None
+    assert again.value.error.payment_intent is not None
     assert again.value.error.payment_intent.id == first.value.error.payment_intent.id
     assert stripe_server.stats()["charges"] == charges
 
@@ -79,10 +89,12 @@ def test_refund_with_same_key_refunds_once(payer: Any, stripe_client: Any) -> No
     charge_id = payer.charge(5_000, "ms_idem_refund").latest_charge
     key = _key()
 
-    one = stripe_client.v1.refunds.create({"charge": charge_id, "amount": 2_000},
-                                          {"idempotency_key": key})
-    two = stripe_client.v1.refunds.create({"charge": charge_id, "amount": 2_000},
-                                          {"idempotency_key": key})
+    one = stripe_client.v1.refunds.create(
+        {"charge": charge_id, "amount": 2_000}, {"idempotency_key": key}
+    )
+    two = stripe_client.v1.refunds.create(
+        {"charge": charge_id, "amount": 2_000}, {"idempotency_key": key}
+    )
 
     assert one.id == two.id
     assert stripe_client.v1.charges.retrieve(charge_id).amount_refunded == 2_000
@@ -94,11 +106,13 @@ def test_a_refused_request_is_not_remembered(payer: Any, stripe_client: Any) -> 
     charge_id = payer.charge(5_000, "ms_idem_fix").latest_charge
     key = _key()
     with pytest.raises(stripe.InvalidRequestError):
-        stripe_client.v1.refunds.create({"charge": charge_id, "amount": 9_000},
-                                        {"idempotency_key": key})
+        stripe_client.v1.refunds.create(
+            {"charge": charge_id, "amount": 9_000}, {"idempotency_key": key}
+        )
 
-    fixed = stripe_client.v1.refunds.create({"charge": charge_id, "amount": 1_000},
-                                            {"idempotency_key": key})
+    fixed = stripe_client.v1.refunds.create(
+        {"charge": charge_id, "amount": 1_000}, {"idempotency_key": key}
+    )
     assert fixed.amount == 1_000
 
 
@@ -112,9 +126,17 @@ def test_idempotency_survives_a_server_restart(tmp_path: Any) -> None:
     customer = client.v1.customers.create({"email": "r@example.com"}, {"idempotency_key": key})
     server.stop()
     # Restart on the same data dir, this time keeping the store.
-    proc = spawn(python_module_args("cairn_devstack.stripe", "--port", str(server.port),
-                                    "--data-dir", str(tmp_path), "--quiet"),
-                 log_path=tmp_path / "restart.log")
+    proc = spawn(
+        python_module_args(
+            "cairn_devstack.stripe",
+            "--port",
+            str(server.port),
+            "--data-dir",
+            str(tmp_path),
+            "--quiet",
+        ),
+        log_path=tmp_path / "restart.log",
+    )
     try:
         from cairn_devstack.procs import wait_for_port
 

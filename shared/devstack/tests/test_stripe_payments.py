@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 import stripe
-
 from cairn_devstack.testing import StripeServer
 
 
@@ -35,6 +34,7 @@ def test_card_0341_attaches_but_its_charge_is_declined(payer: Any, stripe_client
         payer.charge(5_000, "ms_declined", number="4000000000000341")
 
     assert declined.value.code == "card_declined"
+    assert declined.value.error is not None
     failed_pi = declined.value.error.payment_intent
     assert failed_pi is not None
     assert failed_pi.status == "requires_payment_method"

@@ -90,8 +90,9 @@ class CairnStack:
                 "NOTIFICATIONS_DELIVERY_BACKOFF_INITIAL_S": "0.5",
                 "NOTIFICATIONS_DELIVERY_BACKOFF_MAX_S": "5",
             }
-        return env | {k: v for k, v in self.extra_env.items()
-                      if k.startswith((prefix + "_", "CAIRN_"))}
+        return env | {
+            k: v for k, v in self.extra_env.items() if k.startswith((prefix + "_", "CAIRN_"))
+        }
 
     def _script(self, service: str) -> str:
         exe = Path(sys.executable).parent / f"cairn-{service}"
@@ -104,13 +105,19 @@ class CairnStack:
         """Run every service's migrations (in the foreground)."""
         for service in SERVICES:
             subprocess.run(  # noqa: S603 - our own console script
-                [self._script(service), "migrate"], check=True,
-                env={**os.environ, **self.env(service)}, stdout=subprocess.DEVNULL)
+                [self._script(service), "migrate"],
+                check=True,
+                env={**os.environ, **self.env(service)},
+                stdout=subprocess.DEVNULL,
+            )
 
     def start(self, service: str, role: str) -> subprocess.Popen[bytes]:
         """Start one process (replacing a dead one)."""
-        proc = spawn([self._script(service), role], env=self.env(service),
-                     log_path=self.log_dir / f"{service}-{role}.log")
+        proc = spawn(
+            [self._script(service), role],
+            env=self.env(service),
+            log_path=self.log_dir / f"{service}-{role}.log",
+        )
         self.procs[(service, role)] = proc
         return proc
 
@@ -124,6 +131,7 @@ class CairnStack:
 
     def wait_api(self, service: str, *, timeout: float = 60.0) -> None:
         """Block until the service's API answers."""
+
         def up() -> bool:
             try:
                 with urllib.request.urlopen(self.url(service) + "/healthz", timeout=1) as r:  # noqa: S310
@@ -131,8 +139,13 @@ class CairnStack:
             except OSError:
                 return False
 
-        wait_for(up, timeout=timeout, what=f"{service} api", proc=self.procs[(service, "api")],
-                 interval=0.1)
+        wait_for(
+            up,
+            timeout=timeout,
+            what=f"{service} api",
+            proc=self.procs[(service, "api")],
+            interval=0.1,
+        )
 
     def kill(self, service: str, role: str) -> None:
         """SIGKILL one process: no cleanup, as a crash would leave things."""
@@ -155,8 +168,11 @@ class CairnStack:
 
     def dead(self) -> list[str]:
         """Processes that exited on their own."""
-        return [f"{s}-{r} (exit {p.returncode})" for (s, r), p in self.procs.items()
-                if p.poll() is not None]
+        return [
+            f"{s}-{r} (exit {p.returncode})"
+            for (s, r), p in self.procs.items()
+            if p.poll() is not None
+        ]
 
     def log_tail(self, service: str, role: str, lines: int = 40) -> str:
         """The end of one process's log, for failure messages."""
@@ -166,8 +182,9 @@ class CairnStack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until(check: object, *, timeout: float = 30.0, interval: float = 0.1,
-               what: str = "condition") -> None:
+def wait_until(
+    check: object, *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> None:
     """Poll ``check()`` until truthy; raise AssertionError naming ``what`` on timeout."""
     assert callable(check)
     deadline = time.monotonic() + timeout

@@ -115,17 +115,16 @@ class StripeServer:
         import stripe
 
         options.setdefault("max_network_retries", 0)
-        return stripe.StripeClient(
-            self.api_key, base_addresses={"api": self.api_base}, **options
-        )
+        return stripe.StripeClient(self.api_key, base_addresses={"api": self.api_base}, **options)
 
     def stop(self) -> None:
         """Stop the server process."""
         terminate(self.proc)
 
 
-def start_stripe_server(data_dir: Path, *, port: int | None = None, timeout: float = 20.0
-                        ) -> StripeServer:
+def start_stripe_server(
+    data_dir: Path, *, port: int | None = None, timeout: float = 20.0
+) -> StripeServer:
     """Start ``python -m cairn_devstack.stripe`` on ``port`` (a free one by default) with a
     fresh store in ``data_dir``; returns once it answers."""
     port = port or free_port()
@@ -134,7 +133,11 @@ def start_stripe_server(data_dir: Path, *, port: int | None = None, timeout: flo
     proc = spawn(
         python_module_args(
             "cairn_devstack.stripe",
-            "--port", str(port), "--data-dir", str(data_dir), "--from-scratch",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--from-scratch",
         ),
         log_path=log_path,
     )
@@ -163,9 +166,12 @@ class MailSinkProcess:
         self.proc = spawn(
             python_module_args(
                 "cairn_devstack.mailsink",
-                "--smtp-port", str(self.smtp_port),
-                "--http-port", str(self.http_port),
-                "--data-dir", str(self.data_dir),
+                "--smtp-port",
+                str(self.smtp_port),
+                "--http-port",
+                str(self.http_port),
+                "--data-dir",
+                str(self.data_dir),
             ),
             log_path=self.log_path,
         )
@@ -201,8 +207,12 @@ class MailSinkProcess:
                 return found
             time.sleep(0.05)
 
-    async def await_messages(  # noqa: ASYNC109 - same signature as wait_for_messages
-        self, count: int, *, to: str | None = None, timeout: float = 10.0
+    async def await_messages(
+        self,
+        count: int,
+        *,
+        to: str | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109 - same signature as wait_for_messages
     ) -> list[dict[str, Any]]:
         """Like :meth:`wait_for_messages` without blocking the event loop."""
         deadline = time.monotonic() + timeout
@@ -227,8 +237,9 @@ class MailSinkProcess:
         request_json("DELETE", f"{self.http_url}/api/faults")
 
 
-def start_mail_sink(data_dir: Path, *, smtp_port: int | None = None,
-                    http_port: int | None = None) -> MailSinkProcess:
+def start_mail_sink(
+    data_dir: Path, *, smtp_port: int | None = None, http_port: int | None = None
+) -> MailSinkProcess:
     """Start the sink on free ports (unless given) keeping mail in ``data_dir``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     sink = MailSinkProcess(smtp_port or free_port(), http_port or free_port(), data_dir)

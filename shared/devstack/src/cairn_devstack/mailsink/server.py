@@ -90,4 +90,6 @@ def serve(
 ) -> None:
     """Run the sink in the foreground until SIGINT/SIGTERM (then return normally)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # aiosmtpd logs every SMTP command at INFO; our own log line per message is enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     asyncio.run(_serve_until_signal(MailSinkServer(smtp_port, http_port, data_dir, host)))

@@ -57,8 +57,13 @@ class SinkHandler:
             self.store.next_id(), envelope.mail_from or "", list(envelope.rcpt_tos), raw
         )
         self.store.add(record)
-        log.info("caught #%s from %s to %s: %s",
-                 record["id"], record["from"], record["to"], record["subject"])
+        log.info(
+            "caught #%s from %s to %s: %s",
+            record["id"],
+            record["from"],
+            record["to"],
+            record["subject"],
+        )
         return f"250 2.0.0 OK: queued as {record['id']}"
 
 

@@ -50,7 +50,7 @@ async def _index(request: web.Request) -> web.Response:
     )
     clear = (
         "<button onclick=\"fetch('/api/messages',{method:'DELETE'})"
-        ".then(()=>location.reload())\">Clear all</button>"
+        '.then(()=>location.reload())">Clear all</button>'
     )
     return _page(
         "Cairn mail sink",
@@ -73,13 +73,12 @@ def _message_or_404(request: web.Request) -> dict[str, Any]:
 
 async def _message_page(request: web.Request) -> web.Response:
     m = _message_or_404(request)
-    headers = "".join(
-        f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in m["headers"]
-    )
+    headers = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in m["headers"])
     # sandbox: the email's HTML must not run scripts or navigate this page.
     rendered = (
         f'<iframe sandbox srcdoc="{escape(m["html"], quote=True)}"></iframe>'
-        if m["html"] else "<p>(no HTML part)</p>"
+        if m["html"]
+        else "<p>(no HTML part)</p>"
     )
     text = f"<pre>{escape(m['text'])}</pre>" if m["text"] else "<p>(no text part)</p>"
     return _page(

@@ -22,8 +22,24 @@ log = logging.getLogger("cairn_devstack.stripe")
 
 # Currencies whose minor unit is the whole unit (Stripe's list, the common ones).
 ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd",
-     "vuv", "xaf", "xof", "xpf"}
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
 )
 
 

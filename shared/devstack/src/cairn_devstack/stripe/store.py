@@ -88,9 +88,7 @@ def _save_webhooks() -> None:
     _atomic_write(_data_file("webhooks.json"), json.dumps(hooks, indent=2).encode())
 
 
-def register_webhook(
-    hook_id: str, url: str, secret: str, events: list[str] | None = None
-) -> None:
+def register_webhook(hook_id: str, url: str, secret: str, events: list[str] | None = None) -> None:
     """Register (or replace) a webhook endpoint and persist the registry."""
     ls_webhooks.register_webhook(hook_id, url, secret, events)
     _save_webhooks()

@@ -92,8 +92,10 @@ class Transfer(StripeObject):  # type: ignore[misc]
         account = store.get("account:" + destination)
         if account is None:
             raise stripe_error(
-                400, f"No such destination: '{destination}'",
-                code="resource_missing", param="destination",
+                400,
+                f"No such destination: '{destination}'",
+                code="resource_missing",
+                param="destination",
             )
         if account.capabilities.get("transfers") != "active":
             raise stripe_error(
@@ -108,8 +110,11 @@ class Transfer(StripeObject):  # type: ignore[misc]
         else:
             available = self._platform_balance(currency)
         if amount > available:
-            where = f"source transaction {source_transaction}" if source_transaction else (
-                "your balance")
+            where = (
+                f"source transaction {source_transaction}"
+                if source_transaction
+                else ("your balance")
+            )
             raise stripe_error(
                 400,
                 f"Insufficient funds: the transfer amount ({format_amount(amount, currency)}) "
@@ -138,12 +143,15 @@ class Transfer(StripeObject):  # type: ignore[misc]
         charge = store.get("charge:" + charge_id)
         if charge is None:
             raise stripe_error(
-                400, f"No such charge: '{charge_id}'",
-                code="resource_missing", param="source_transaction",
+                400,
+                f"No such charge: '{charge_id}'",
+                code="resource_missing",
+                param="source_transaction",
             )
         if charge.status != "succeeded" or not charge.captured:
             raise stripe_error(
-                400, f"Charge {charge_id} has not succeeded; it cannot fund a transfer.",
+                400,
+                f"Charge {charge_id} has not succeeded; it cannot fund a transfer.",
                 param="source_transaction",
             )
         if charge.currency.lower() != currency:
@@ -160,7 +168,8 @@ class Transfer(StripeObject):  # type: ignore[misc]
     @staticmethod
     def _platform_balance(currency: str) -> int:
         charged = sum(
-            c.amount for c in _objects("charge")
+            c.amount
+            for c in _objects("charge")
             if c.status == "succeeded" and c.captured and c.currency.lower() == currency
         )
         refunded = sum(r.amount for r in _objects("refund") if r.currency.lower() == currency)
@@ -212,7 +221,8 @@ class Transfer(StripeObject):  # type: ignore[misc]
             raise stripe_error(400, "Received unknown parameter: " + ", ".join(kwargs))
         li: List = super()._api_list_all(url, limit=limit, starting_after=starting_after)
         li._list = [
-            t for t in reversed(li._list)  # newest first, as Stripe lists
+            t
+            for t in reversed(li._list)  # newest first, as Stripe lists
             if (transfer_group is None or t.transfer_group == transfer_group)
             and (destination is None or t.destination == destination)
         ]
