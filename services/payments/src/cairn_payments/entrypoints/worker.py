@@ -1,0 +1,97 @@
+"""The worker process: consumers, outbox relay, webhook processor and reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from cairn_chassis.db import Database
+from cairn_chassis.logging import get_logger
+from cairn_chassis.messaging import publish_record
+from cairn_chassis.outbox import OutboxRelay
+from cairn_chassis.runtime import BackgroundLoop, ensure_topics, run_worker
+from cairn_chassis.settings import ServiceSettings
+from cairn_schemas import topics
+from faststream.kafka import KafkaBroker
+
+from cairn_payments.adapters.stripe_gateway import StripeGateway
+from cairn_payments.config import Settings
+from cairn_payments.entrypoints.consumers import build_broker
+from cairn_payments.service import reconcile, webhooks
+from cairn_payments.service.context import CONSUMER, PaymentsContext
+
+log = get_logger(__name__)
+
+
+def build_context(settings: Settings) -> PaymentsContext:
+    """The process's collaborators."""
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    return PaymentsContext(settings=settings, db=db, gateway=StripeGateway(settings))
+
+
+def relay_loop(ctx: PaymentsContext, broker: KafkaBroker) -> BackgroundLoop:
+    """The outbox relay as a background loop."""
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> object:
+        return await publish_record(broker, topic, key, value, headers)
+
+    relay = OutboxRelay(
+        ctx.db,
+        publish,  # type: ignore[arg-type]
+        batch_size=ctx.settings.outbox_batch_size,
+        poll_interval_s=ctx.settings.outbox_poll_interval_s,
+    )
+
+    async def run(stopping: asyncio.Event) -> None:
+        task = asyncio.create_task(relay.run())
+        await stopping.wait()
+        relay.stop()
+        await task
+
+    return run
+
+
+def periodic(name: str, interval_s: float, step: object) -> BackgroundLoop:
+    """Run ``step()`` every ``interval_s`` until stopped; a failing step is logged."""
+
+    async def run(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await step()  # type: ignore[operator]
+            except Exception as exc:
+                log.warning(f"{name}.failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=interval_s)
+
+    return run
+
+
+def background_loops(ctx: PaymentsContext, broker: KafkaBroker) -> list[BackgroundLoop]:
+    """Everything the worker runs beside the consumers."""
+    loops = [relay_loop(ctx, broker)]
+    loops.append(
+        periodic(
+            "webhooks",
+            ctx.settings.webhook_poll_interval_s,
+            lambda: webhooks.process_pending(ctx),
+        )
+    )
+    loops.append(
+        periodic("reconciler", ctx.settings.reconcile_interval_s, lambda: reconcile.sweep(ctx))
+    )
+    return loops
+
+
+async def run(settings: ServiceSettings) -> None:
+    """Run the worker until SIGINT/SIGTERM."""
+    assert isinstance(settings, Settings)
+    ctx = build_context(settings)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [topics.CONTRACTS, topics.PAYMENTS, topics.dead_letter(CONSUMER)],
+    )
+    broker = build_broker(settings, ctx)
+    try:
+        await run_worker(broker, background_loops(ctx, broker))
+    finally:
+        await ctx.db.dispose()
