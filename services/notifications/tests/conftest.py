@@ -203,7 +203,7 @@ def story() -> Story:
     return new_story()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def story_factory() -> Any:
     """Makes more stories, for tests that need several contracts."""
     return new_story
