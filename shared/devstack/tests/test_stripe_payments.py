@@ -103,3 +103,25 @@ def test_stats_count_what_was_created(payer: Any, stripe_server: StripeServer) -
     assert after["charges"] == before["charges"] + 1
     assert after["payment_intents"] == before["payment_intents"] + 1
     assert after["refunds"] == before["refunds"]
+
+
+def test_sca_payment_completes_after_authentication(
+    payer: Any, stripe_client: Any, stripe_server: StripeServer
+) -> None:
+    pi = payer.charge(5_000, "ms_sca_done", number="4000002760003184")
+
+    stripe_server.authenticate_payment(pi.id, pi.client_secret)
+
+    done = stripe_client.v1.payment_intents.retrieve(pi.id)
+    assert done.status == "succeeded"
+    assert stripe_client.v1.charges.retrieve(done.latest_charge).transfer_group == "ms_sca_done"
+
+
+def test_flush_forgets_every_object(payer: Any, stripe_server: StripeServer) -> None:
+    payer.charge(1_000, "ms_flush")
+
+    stripe_server.flush()
+
+    stats = stripe_server.stats()
+    assert stats["charges"] == stats["payment_intents"] == stats["customers"] == 0
+    assert stats["idempotency_keys"] == 0

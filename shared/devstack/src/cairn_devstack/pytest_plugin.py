@@ -8,10 +8,10 @@ need a clean slate call ``stripe_server.flush()`` / ``mail_sink.clear()``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -40,8 +40,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _kafka_container_class() -> Any:
+    """testcontainers' KafkaContainer (new or old module path), or None if not installed."""
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:
+        try:
+            from testcontainers.kafka import KafkaContainer
+        except ImportError:
+            return None
+    return KafkaContainer
+
+
 def _docker_answers() -> bool:
-    """True if a Docker engine answers a ping within a second or two."""
+    """True if a Docker engine answers a ping within a couple of seconds."""
     try:
         import docker  # type: ignore[import-untyped,unused-ignore]
 
@@ -54,14 +66,6 @@ def _docker_answers() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _testcontainers_kafka() -> Iterator[str]:
-    from testcontainers.kafka import KafkaContainer
-
-    with KafkaContainer() as kafka:
-        yield str(kafka.get_bootstrap_server())
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Kafka bootstrap address: ``$KAFKA_BOOTSTRAP_SERVERS``, else testcontainers' Kafka
@@ -72,14 +76,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
+        log.info("kafka_bootstrap: KAFKA_BOOTSTRAP_SERVERS=%s", configured)
         yield configured
         return
-    if _docker_answers():
-        with _testcontainers_kafka() as bootstrap:
-            yield bootstrap
+    container_class = _kafka_container_class()
+    if container_class is not None and _docker_answers():
+        with container_class() as kafka:
+            log.info("kafka_bootstrap: testcontainers Kafka")
+            yield str(kafka.get_bootstrap_server())
         return
     port = free_port()
     proc = start_broker(port, log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    log.info("kafka_bootstrap: tansu on 127.0.0.1:%d (pid %d)", port, proc.pid)
     try:
         yield f"127.0.0.1:{port}"
     finally:

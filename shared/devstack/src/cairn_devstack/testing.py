@@ -106,6 +106,22 @@ class StripeServer:
         )
         return result
 
+    def authenticate_payment(
+        self, payment_intent_id: str, client_secret: str, *, success: bool = True
+    ) -> dict[str, Any]:
+        """Play the customer completing (or failing) 3-D Secure on a ``requires_action``
+        PaymentIntent, as Stripe.js would (localstripe's ``_authenticate`` endpoint)."""
+        result: dict[str, Any] = request_json(
+            "POST",
+            f"{self.api_base}/v1/payment_intents/{quote(payment_intent_id)}/_authenticate",
+            form={
+                "key": "pk_test_cairn_devstack",
+                "client_secret": client_secret,
+                "success": "true" if success else "false",
+            },
+        )
+        return result
+
     def flush(self) -> None:
         """Delete every Stripe object and idempotency key (webhooks and faults stay)."""
         self._config("DELETE", "data")

@@ -18,7 +18,17 @@ __all__ = ["add_admin_routes", "object_counts"]
 
 # Names the tests use for object types whose plural is not just "+s".
 _ALIASES = {"transfer_reversal": "reversals"}
-_ALWAYS = ("charge", "payment_intent", "refund", "transfer", "transfer_reversal", "account")
+_ALWAYS = (
+    "account",
+    "charge",
+    "customer",
+    "event",
+    "payment_intent",
+    "payment_method",
+    "refund",
+    "transfer",
+    "transfer_reversal",
+)
 
 
 def object_counts() -> dict[str, int]:
