@@ -137,3 +137,36 @@ async def save_card(
     body: dict[str, Any] = r.json()
     assert body["default_payment_method_id"] == pm
     return body
+
+
+async def onboard_freelancer(http: httpx.AsyncClient, settings: Settings, deal: Deal) -> str:
+    """The freelancer asks for an onboarding link; returns their connected account id."""
+    headers = {"Authorization": f"Bearer {deal.token(settings, 'freelancer')}"}
+    r = await http.post(
+        "/v1/payment-profiles/me/onboarding-link",
+        json={"refresh_url": "https://mkt.example/refresh", "return_url": "https://mkt.example/ok"},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["url"]
+    return str(body["stripe_account_id"])
+
+
+async def escrow_of(http: httpx.AsyncClient, settings: Settings, deal: Deal) -> dict[str, Any]:
+    """The escrow as the customer sees it."""
+    headers = {"Authorization": f"Bearer {deal.token(settings, 'customer')}"}
+    r = await http.get(f"/v1/escrow/{deal.milestone_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def balances_of(http: httpx.AsyncClient, settings: Settings, deal: Deal) -> dict[str, int]:
+    """The marketplace's ledger balances as its operator sees them (total must be 0)."""
+    headers = {"Authorization": f"Bearer {deal.token(settings, 'operator')}"}
+    r = await http.get("/v1/ledger/balances", headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == 0
+    return {b["account"]: b["balance"] for b in body["balances"]}

@@ -1,7 +1,150 @@
-"""Routes (filled in after the funding slice)."""
+"""Escrow and ledger routes: a milestone's escrow for its parties, the books for operators."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
 
-router = APIRouter()
+from cairn_chassis.auth import CurrentPrincipal, require_role
+from cairn_chassis.errors import Problem
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from cairn_payments.adapters import repository as repo
+from cairn_payments.domain.ledger import Accounts
+from cairn_payments.entrypoints.deps import ContextDep
+
+router = APIRouter(prefix="/v1", tags=["escrow"])
+
+
+class EscrowPublic(BaseModel):
+    """Where a milestone's money is."""
+
+    milestone_id: str
+    contract_id: str
+    state: str
+    frozen: bool
+    amount: int
+    currency: str
+    charged: int
+    held: int
+    platform_fee: int
+    transferred: int
+    refunded: int
+    chargeback: int
+    attempt: int
+    payment_intent_id: str | None
+    charge_id: str | None
+    transfer_id: str | None
+    refund_id: str | None
+    reconciling_operation: str | None
+    ledger_balance: int
+    last_error: str | None
+    updated_at: datetime
+
+
+class PostingPublic(BaseModel):
+    account: str
+    amount: int
+
+
+class EntryPublic(BaseModel):
+    """One balanced ledger entry."""
+
+    key: str
+    kind: str
+    milestone_id: str
+    currency: str
+    created_at: datetime
+    postings: list[PostingPublic]
+
+
+class BalancePublic(BaseModel):
+    account: str
+    currency: str
+    balance: int
+
+
+class BalancesPublic(BaseModel):
+    """Every account's balance in a marketplace; ``total`` is always 0."""
+
+    marketplace_id: str
+    total: int
+    balances: list[BalancePublic]
+
+
+@router.get("/escrow/{milestone_id}", summary="A milestone's escrow (its parties, operators)")
+async def get_escrow(milestone_id: str, ctx: ContextDep, who: CurrentPrincipal) -> EscrowPublic:
+    async with ctx.db.transaction() as session:
+        row = await repo.get_escrow(session, milestone_id)
+        visible = (
+            row is not None
+            and row.marketplace_id == who.marketplace_id
+            and (who.role == "operator" or who.user_id in (row.customer_id, row.freelancer_id))
+        )
+        if row is None or not visible:
+            raise Problem(404, "escrow.not_found", "No escrow for this milestone.")
+        held = sum(
+            b
+            for account, _, b in await repo.balances(session, milestone_id=milestone_id)
+            if account == Accounts.escrow(milestone_id)
+        )
+        return EscrowPublic(
+            milestone_id=row.milestone_id,
+            contract_id=row.contract_id,
+            state=row.state,
+            frozen=row.frozen,
+            amount=row.amount,
+            currency=row.currency,
+            charged=row.charged,
+            held=row.held,
+            platform_fee=row.fee,
+            transferred=row.transferred,
+            refunded=row.refunded,
+            chargeback=row.chargeback,
+            attempt=row.attempt,
+            payment_intent_id=row.payment_intent_id,
+            charge_id=row.charge_id,
+            transfer_id=row.transfer_id,
+            refund_id=row.refund_id,
+            reconciling_operation=row.operation if row.state == "reconciling" else None,
+            ledger_balance=held,
+            last_error=row.last_error,
+            updated_at=row.updated_at,
+        )
+
+
+@router.get("/ledger/entries", summary="Ledger entries of the operator's marketplace")
+async def ledger_entries(
+    ctx: ContextDep,
+    who: CurrentPrincipal,
+    milestone_id: str | None = None,
+    limit: int = Query(500, ge=1, le=5000),
+) -> list[EntryPublic]:
+    require_role(who, "operator")
+    async with ctx.db.transaction() as session:
+        found = await repo.entries(
+            session, marketplace_id=who.marketplace_id, milestone_id=milestone_id, limit=limit
+        )
+    return [
+        EntryPublic(
+            key=e.key,
+            kind=e.kind,
+            milestone_id=e.milestone_id,
+            currency=e.currency,
+            created_at=e.created_at,
+            postings=[PostingPublic(account=p.account, amount=p.amount) for p in postings],
+        )
+        for e, postings in found
+    ]
+
+
+@router.get("/ledger/balances", summary="Account balances of the operator's marketplace")
+async def ledger_balances(ctx: ContextDep, who: CurrentPrincipal) -> BalancesPublic:
+    require_role(who, "operator")
+    async with ctx.db.transaction() as session:
+        rows = await repo.balances(session, marketplace_id=who.marketplace_id)
+    return BalancesPublic(
+        marketplace_id=who.marketplace_id,
+        total=sum(b for _, _, b in rows),
+        balances=[BalancePublic(account=a, currency=c, balance=b) for a, c, b in rows],
+    )
