@@ -1,0 +1,149 @@
+"""The sender's retry policy on the embedded SQLite database, with a fake SMTP server and
+a clock the test moves: backoff grows, retries run out into a visible failure, and an
+email whose sender died mid-send is picked up again."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cairn_chassis.db import Database
+from cairn_chassis.migrations import upgrade
+from cairn_chassis.outbox import OutboxMessage
+from cairn_notifications.adapters.rendering import EmailRenderer
+from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
+from cairn_notifications.adapters.tables import EmailDelivery
+from cairn_notifications.config import Settings
+from cairn_notifications.entrypoints.cli import MIGRATIONS_DIR
+from cairn_notifications.service.deliver import EmailDispatcher, backoff
+from cairn_notifications.service.notify import on_event
+from cairn_schemas.cloudevents import Envelope
+from cairn_schemas.samples import SAMPLES
+from sqlmodel import select
+
+
+class FakeSmtp:
+    """Answers each send with the next scripted outcome (None = accepted)."""
+
+    def __init__(self, *outcomes: DeliveryError | None) -> None:
+        self.outcomes = list(outcomes)
+        self.accepted: list[OutgoingEmail] = []
+        self.tries = 0
+
+    async def send(self, email: OutgoingEmail) -> None:
+        self.tries += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+        self.accepted.append(email)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC) + timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+TEMPFAIL = DeliveryError("451 4.3.0 try again later", permanent=False)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Database:
+    url = f"sqlite+aiosqlite:///{tmp_path}/notifications.db"
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(upgrade, MIGRATIONS_DIR, url).result()
+    return Database(url)
+
+
+def settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "delivery_max_attempts": 4,
+        "delivery_backoff_initial_s": 10.0,
+        "delivery_backoff_max_s": 25.0,
+        "delivery_lease_s": 60.0,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+async def queue_proposal_email(db: Database, s: Settings) -> None:
+    event = SAMPLES["cairn.proposal.submitted"]
+    envelope = Envelope(id="evt-1", type=event.event_type, source="/tests",
+                        time=datetime(2026, 1, 5, tzinfo=UTC), subject=None, event=event)
+    async with db.transaction() as session:
+        assert await on_event(session, envelope, s, EmailRenderer()) == 1
+
+
+async def the_delivery(db: Database) -> EmailDelivery:
+    async with db.transaction() as session:
+        return (await session.exec(select(EmailDelivery))).one()
+
+
+def test_backoff_doubles_up_to_its_ceiling() -> None:
+    s = settings()
+    assert [backoff(s, n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 25, 25]
+
+
+async def test_temporary_failures_are_retried_after_the_backoff_then_delivered(
+    db: Database,
+) -> None:
+    s, clock, smtp = settings(), Clock(), FakeSmtp(TEMPFAIL, TEMPFAIL)
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    await queue_proposal_email(db, s)
+
+    assert await dispatcher.deliver_due() == 1
+    row = await the_delivery(db)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, TEMPFAIL.reason)
+    clock.now += timedelta(seconds=9)
+    assert await dispatcher.deliver_due() == 0, "not before the backoff is over"
+    clock.now += timedelta(seconds=1)
+    assert await dispatcher.deliver_due() == 1
+    clock.now += timedelta(seconds=20)
+    assert await dispatcher.deliver_due() == 1
+
+    row = await the_delivery(db)
+    assert (row.status, row.attempts) == ("delivered", 3)
+    assert [e.message_id for e in smtp.accepted] == [row.message_id]
+
+
+async def test_when_retries_run_out_the_email_is_failed_and_announced(db: Database) -> None:
+    s, clock, smtp = settings(), Clock(), FakeSmtp(*[TEMPFAIL] * 10)
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    await queue_proposal_email(db, s)
+    for _ in range(10):
+        await dispatcher.deliver_due()
+        clock.now += timedelta(minutes=1)
+
+    row = await the_delivery(db)
+    assert (row.status, row.attempts, smtp.tries) == ("failed", 4, 4)
+    async with db.transaction() as session:
+        [published] = (await session.exec(select(OutboxMessage))).all()
+    body = json.loads(published.payload)
+    assert published.event_type == "cairn.delivery.failed"
+    assert (body["permanent"], body["attempts"], body["reason"]) == (False, 4, TEMPFAIL.reason)
+
+
+async def test_an_email_whose_sender_died_mid_send_is_sent_again_after_its_lease(
+    db: Database,
+) -> None:
+    s, clock = settings(), Clock()
+    await queue_proposal_email(db, s)
+    async with db.transaction() as session:  # a sender claims it, then the process dies
+        row = (await session.exec(select(EmailDelivery))).one()
+        row.status, row.attempts = "sending", 1
+        row.lease_until = clock.now + timedelta(seconds=60)
+        session.add(row)
+
+    smtp = FakeSmtp()
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    assert await dispatcher.deliver_due() == 0, "its lease still holds"
+    clock.now += timedelta(seconds=61)
+    assert await dispatcher.deliver_due() == 1
+    row = await the_delivery(db)
+    assert (row.status, row.attempts) == ("delivered", 2)
+    assert len(smtp.accepted) == 1
