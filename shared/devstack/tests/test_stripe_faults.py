@@ -119,3 +119,19 @@ def test_bad_fault_plan_is_refused(stripe_server: StripeServer) -> None:
     with pytest.raises(HttpError) as bad:
         stripe_server.set_faults(error_rate=0.8, timeout_rate=0.5)
     assert bad.value.status == 400
+
+
+def test_server_stops_promptly_while_a_request_hangs(tmp_path: Any) -> None:
+    from cairn_devstack.procs import terminate
+    from cairn_devstack.testing import start_stripe_server
+
+    server = start_stripe_server(tmp_path)
+    server.set_faults(timeout_rate=1.0, timeout_seconds=30, timeout_mode="before")
+    with pytest.raises(stripe.APIConnectionError):
+        _impatient_client(server).v1.customers.create({"email": "hang@example.com"})
+
+    started = time.monotonic()
+    code = terminate(server.proc, timeout=10)
+
+    assert code == 0
+    assert time.monotonic() - started < 5

@@ -50,7 +50,9 @@ class MailSinkServer:
         self._smtp = await loop.create_server(
             lambda: make_smtp_protocol(handler), self.host, self.smtp_port
         )
-        self._runner = web.AppRunner(make_web_app(self.store, self.faults), access_log=None)
+        self._runner = web.AppRunner(
+            make_web_app(self.store, self.faults), access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.http_port).start()
 

@@ -88,4 +88,6 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    web.run_app(app, host=host, port=port, print=None, handle_signals=True)
+    # A short shutdown grace: a request hung by an injected timeout fault must not hold
+    # SIGTERM up for the default 60 s.
+    web.run_app(app, host=host, port=port, print=None, handle_signals=True, shutdown_timeout=1.0)
