@@ -10,6 +10,7 @@ import pytest
 import stripe
 from aiokafka import AIOKafkaProducer
 from cairn_devstack.testing import StripeServer
+from cairn_payments.config import Settings
 from cairn_schemas.events import (
     PaymentActionRequired,
     PaymentFunded,
@@ -18,8 +19,6 @@ from cairn_schemas.events import (
     PaymentReleasePending,
     PaymentSplitSettled,
 )
-
-from cairn_payments.config import Settings
 
 from .conftest import PaymentEvents, send
 from .helpers import CARD_SCA, Deal, balances_of, escrow_of, onboard_freelancer, save_card

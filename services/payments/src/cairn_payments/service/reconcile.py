@@ -1,10 +1,72 @@
-"""The reconciler: settles escrows whose Stripe call had an unknown outcome."""
+"""The reconciler: settles escrows whose Stripe call had an unknown outcome, by looking
+the object up (PaymentIntent by customer + metadata, transfer by transfer group +
+metadata, refund by charge + metadata) before anything is created again; and carries out
+releases that waited for a freelancer whose account became ready while no webhook came."""
 
 from __future__ import annotations
 
-from cairn_payments.service.context import PaymentsContext
+from cairn_chassis.logging import get_logger
+from sqlalchemy import and_
+from sqlmodel import col, select
+
+from cairn_payments.adapters import repository as repo
+from cairn_payments.adapters.tables import EscrowRow, PaymentProfile
+from cairn_payments.service import movements
+from cairn_payments.service.context import PaymentsContext, charge_key, remember
+
+log = get_logger(__name__)
+
+
+async def settle(ctx: PaymentsContext, milestone_id: str) -> str | None:
+    """Settle one reconciling escrow; returns its state afterwards (None if not found)."""
+    async with ctx.db.transaction() as session:
+        row = await repo.get_escrow(session, milestone_id)
+        if row is None or row.state != "reconciling" or row.operation is None:
+            return row.state if row else None
+        operation, attempt = row.operation, row.attempt
+    if operation == "charge":
+        await remember(ctx, charge_key(milestone_id, attempt), "charge", milestone_id)
+    else:
+        await movements.remember_steps(ctx, operation, milestone_id)
+    async with ctx.db.transaction() as session:
+        row = await repo.lock_escrow(session, milestone_id)
+        if row is None or row.state != "reconciling":
+            return row.state if row else None
+        escrow = repo.to_domain(row)
+        escrow.resume()
+        await movements.drive(ctx, session, row, escrow, lookup_first=True)
+        log.info("reconcile.settled", milestone_id=milestone_id, state=row.state)
+        return row.state
 
 
 async def sweep(ctx: PaymentsContext) -> int:
-    """Settle what can be settled now; returns how many escrows moved."""
-    return 0
+    """One pass: settle every reconciling escrow, resume releases whose freelancer is ready.
+    Returns how many escrows left reconciling or release_pending."""
+    async with ctx.db.transaction() as session:
+        reconciling = [r.milestone_id for r in await repo.escrows_in_state(session, "reconciling")]
+        ready = (
+            await session.exec(
+                select(EscrowRow.marketplace_id, EscrowRow.freelancer_id)
+                .join(
+                    PaymentProfile,
+                    and_(
+                        col(PaymentProfile.marketplace_id) == col(EscrowRow.marketplace_id),
+                        col(PaymentProfile.user_id) == col(EscrowRow.freelancer_id),
+                        col(PaymentProfile.kind) == "freelancer",
+                    ),
+                )
+                .where(EscrowRow.state == "release_pending", PaymentProfile.payouts_enabled)
+                .distinct()
+            )
+        ).all()
+    moved = 0
+    for milestone_id in reconciling:
+        try:
+            state = await settle(ctx, milestone_id)
+        except Exception as exc:
+            log.warning("reconcile.failed", milestone_id=milestone_id, error=repr(exc))
+            continue
+        moved += state not in (None, "reconciling")
+    for marketplace_id, freelancer_id in ready:
+        moved += await movements.resume_waiting_releases(ctx, marketplace_id, freelancer_id)
+    return moved

@@ -1,0 +1,202 @@
+"""Timeouts and 5xx on every kind of Stripe call: the escrow goes through reconciling to
+the right final state, and Stripe never holds two charges, transfers or refunds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import stripe
+from aiokafka import AIOKafkaProducer
+from cairn_devstack.testing import StripeServer
+from cairn_payments.config import Settings
+from cairn_schemas.events import (
+    PaymentFunded,
+    PaymentReconciling,
+    PaymentRefunded,
+    PaymentReleased,
+    PaymentSplitSettled,
+)
+
+from .conftest import PaymentEvents, send
+from .helpers import Deal, balances_of, escrow_of, onboard_freelancer, save_card
+
+pytestmark = pytest.mark.integration
+
+# Longer than the service's Stripe timeout (2 s in these tests): the client gives up.
+HANG = {"timeout_rate": 1.0, "timeout_seconds": 2.5}
+FAIL = {"error_rate": 1.0}
+
+
+@pytest.fixture
+async def http(api: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(stripe_server: StripeServer) -> object:
+    yield
+    stripe_server.clear_faults()
+
+
+async def _through_reconciling(
+    stripe_server: StripeServer, payment_events: PaymentEvents, deal: Deal, operation: str
+) -> None:
+    notices = await payment_events.wait_for(deal.milestone_id, PaymentReconciling)
+    assert notices[0].operation == operation
+    stripe_server.clear_faults()
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode"),
+    [(HANG, "after"), (HANG, "before"), (FAIL, None)],
+    ids=["timeout-after-charging", "timeout-before-charging", "5xx"],
+)
+async def test_charge_with_unknown_outcome_is_reconciled_to_one_charge(
+    fault: dict[str, float],
+    mode: str | None,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=4_200)
+    await save_card(http, settings, deal, stripe_client)
+    before = stripe_server.stats()["charges"]
+    plan = {**fault, "paths": ["/v1/payment_intents"]}
+    if mode:
+        plan["timeout_mode"] = mode
+    stripe_server.set_faults(**plan)
+
+    event = deal.funding_requested()
+    event_id = await send(producer, event)
+    await _through_reconciling(stripe_server, payment_events, deal, "charge")
+    await send(producer, event, event_id=event_id)  # a redelivery while reconciling
+    funded = (await payment_events.wait_for(deal.milestone_id, PaymentFunded))[0]
+
+    assert funded.amount == 4_200
+    assert stripe_server.stats()["charges"] == before + 1
+    escrow = await escrow_of(http, settings, deal)
+    assert (escrow["state"], escrow["held"]) == ("funded", 4_200)
+
+
+async def _funded_and_ready(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+    deal: Deal,
+) -> None:
+    await save_card(http, settings, deal, stripe_client)
+    await send(producer, deal.funding_requested())
+    await payment_events.wait_for(deal.milestone_id, PaymentFunded)
+    account = await onboard_freelancer(http, settings, deal)
+    stripe_server.enable_payouts(account)
+    headers = {"Authorization": f"Bearer {deal.token(settings, 'freelancer')}"}
+    for _ in range(100):
+        r = await http.get("/v1/payment-profiles/me", headers=headers)
+        if any(p["payouts_enabled"] for p in r.json()):
+            return
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode"), [(HANG, "after"), (FAIL, None)], ids=["timeout-after", "5xx"]
+)
+async def test_release_with_unknown_outcome_makes_exactly_one_transfer(
+    fault: dict[str, float],
+    mode: str | None,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=8_000)
+    await _funded_and_ready(
+        http, settings, stripe_server, stripe_client, producer, payment_events, deal
+    )
+    before = stripe_server.stats()["transfers"]
+    plan = {**fault, "paths": ["/v1/transfers"]}
+    if mode:
+        plan["timeout_mode"] = mode
+    stripe_server.set_faults(**plan)
+
+    await send(producer, deal.release_requested())
+    await _through_reconciling(stripe_server, payment_events, deal, "release")
+    released = (await payment_events.wait_for(deal.milestone_id, PaymentReleased))[0]
+
+    assert released.amount_to_freelancer == 7_200
+    assert stripe_server.stats()["transfers"] == before + 1
+    assert (await escrow_of(http, settings, deal))["state"] == "released"
+    await balances_of(http, settings, deal)
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode"), [(HANG, "after"), (FAIL, None)], ids=["timeout-after", "5xx"]
+)
+async def test_refund_with_unknown_outcome_makes_exactly_one_refund(
+    fault: dict[str, float],
+    mode: str | None,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=6_000)
+    await save_card(http, settings, deal, stripe_client)
+    await send(producer, deal.funding_requested())
+    funded = (await payment_events.wait_for(deal.milestone_id, PaymentFunded))[0]
+    before = stripe_server.stats()["refunds"]
+    plan = {**fault, "paths": ["/v1/refunds"]}
+    if mode:
+        plan["timeout_mode"] = mode
+    stripe_server.set_faults(**plan)
+
+    await send(producer, deal.refund_ordered())
+    await _through_reconciling(stripe_server, payment_events, deal, "refund")
+    await payment_events.wait_for(deal.milestone_id, PaymentRefunded)
+
+    assert stripe_server.stats()["refunds"] == before + 1
+    assert stripe_client.v1.charges.retrieve(funded.charge_id).amount_refunded == 6_000
+    assert (await escrow_of(http, settings, deal))["state"] == "refunded"
+
+
+async def test_split_with_its_refund_timing_out_still_adds_up(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=9_000)
+    await _funded_and_ready(
+        http, settings, stripe_server, stripe_client, producer, payment_events, deal
+    )
+    before = stripe_server.stats()
+    stripe_server.set_faults(**HANG, timeout_mode="after", paths=["/v1/refunds"])
+
+    await send(producer, deal.split_ordered(to_freelancer=3_000))
+    await _through_reconciling(stripe_server, payment_events, deal, "split")
+    settled = (await payment_events.wait_for(deal.milestone_id, PaymentSplitSettled))[0]
+
+    after = stripe_server.stats()
+    assert after["transfers"] == before["transfers"] + 1
+    assert after["refunds"] == before["refunds"] + 1
+    assert (settled.amount_to_freelancer, settled.platform_fee, settled.amount_refunded) == (
+        2_700,
+        300,
+        6_000,
+    )
+    await balances_of(http, settings, deal)
