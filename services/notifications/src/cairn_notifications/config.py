@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from cairn_chassis.settings import ServiceSettings
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 
@@ -23,13 +23,16 @@ class Settings(ServiceSettings):
     # SMTP relay the emails go through (the local aiosmtpd sink by default).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
-    smtp_starttls: bool = Field(
-        False, description="Upgrade the connection with STARTTLS (required when true)."
+    smtp_starttls: bool | None = Field(
+        None,
+        description="STARTTLS: true = required, false = never, unset = if the server offers it.",
     )
     smtp_use_tls: bool = Field(False, description="Implicit TLS (SMTPS, usually port 465).")
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_timeout_s: float = 30.0
+    smtp_timeout_s: float = Field(
+        30.0, description="Per SMTP command; a whole send is cut off after three times this."
+    )
     smtp_envelope_from: str | None = Field(
         None, description="MAIL FROM (bounce address); default: the marketplace's from-address."
     )
@@ -52,13 +55,43 @@ class Settings(ServiceSettings):
     delivery_max_attempts: int = 10
     delivery_backoff_initial_s: float = 5.0
     delivery_backoff_max_s: float = 1800.0
-    delivery_batch_size: int = 20
-    delivery_concurrency: int = 4
+    delivery_concurrency: int = Field(4, ge=1, description="Emails sent at the same time.")
     delivery_poll_interval_s: float = 0.5
-    delivery_lease_s: float = 120.0
+    delivery_lease_s: float = Field(
+        150.0,
+        description="How long a claimed email is left to its sender before another sender "
+        "may retry it (a sender that died mid-send); must exceed a whole send.",
+    )
+
+    # Events older than this (e.g. a new deployment replaying the topics from the start)
+    # still update the directory but send no email: nobody wants last month's reminders.
+    email_max_event_age_hours: float = 72.0
 
     # Worker metrics (Prometheus) port; 0 = off. The API's /metrics also shows delivery counts.
     worker_metrics_port: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        try:
+            self.frontend_url_pattern.format(
+                marketplace_id="m", contract_id="c", milestone_id="ms", role="customer"
+            )
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                "frontend_url_pattern may only use {marketplace_id}, {contract_id}, "
+                f"{{milestone_id}} and {{role}}: {exc!r}"
+            ) from exc
+        if self.delivery_lease_s <= self.smtp_send_deadline_s:
+            raise ValueError(
+                f"delivery_lease_s ({self.delivery_lease_s}) must exceed a whole send "
+                f"(3 x smtp_timeout_s = {self.smtp_send_deadline_s})"
+            )
+        return self
+
+    @property
+    def smtp_send_deadline_s(self) -> float:
+        """The longest one email's SMTP conversation may take."""
+        return self.smtp_timeout_s * 3
 
     @field_validator("operator_alert_addresses", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from cairn_chassis.migrations import upgrade
 from cairn_chassis.outbox import OutboxMessage
 from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
-from cairn_notifications.adapters.tables import EmailDelivery
+from cairn_notifications.adapters.tables import ContractParties, EmailDelivery
 from cairn_notifications.config import Settings
 from cairn_notifications.entrypoints.cli import MIGRATIONS_DIR
 from cairn_notifications.service.deliver import EmailDispatcher, backoff
@@ -66,17 +66,20 @@ def settings(**overrides: object) -> Settings:
         "delivery_backoff_initial_s": 10.0,
         "delivery_backoff_max_s": 25.0,
         "delivery_lease_s": 60.0,
+        "smtp_timeout_s": 10.0,
     }
     values.update(overrides)
     return Settings.model_validate(values)
 
 
-async def queue_proposal_email(db: Database, s: Settings) -> None:
+async def queue_proposal_email(
+    db: Database, s: Settings, *, age: timedelta = timedelta(0), expected: int = 1
+) -> None:
     event = SAMPLES["cairn.proposal.submitted"]
     envelope = Envelope(id="evt-1", type=event.event_type, source="/tests",
-                        time=datetime(2026, 1, 5, tzinfo=UTC), subject=None, event=event)
+                        time=datetime.now(UTC) - age, subject=None, event=event)
     async with db.transaction() as session:
-        assert await on_event(session, envelope, s, EmailRenderer()) == 1
+        assert await on_event(session, envelope, s, EmailRenderer()) == expected
 
 
 async def the_delivery(db: Database) -> EmailDelivery:
@@ -147,3 +150,25 @@ async def test_an_email_whose_sender_died_mid_send_is_sent_again_after_its_lease
     row = await the_delivery(db)
     assert (row.status, row.attempts) == ("delivered", 2)
     assert len(smtp.accepted) == 1
+
+
+async def test_an_old_event_replayed_from_the_topic_updates_the_directory_but_sends_nothing(
+    db: Database,
+) -> None:
+    s = settings(email_max_event_age_hours=72)
+    await queue_proposal_email(db, s, age=timedelta(days=10), expected=0)
+    async with db.transaction() as session:
+        assert (await session.exec(select(EmailDelivery))).all() == []
+        parties = await session.get(ContractParties, "ctr_0001")
+    assert parties is not None
+    assert parties.customer_email == "ada@example.com"
+
+
+def test_a_lease_shorter_than_a_send_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="delivery_lease_s"):
+        settings(delivery_lease_s=20.0, smtp_timeout_s=10.0)
+
+
+def test_a_front_end_url_pattern_with_unknown_placeholders_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="frontend_url_pattern"):
+        settings(frontend_url_pattern="https://x.example/{job_id}")

@@ -3,6 +3,7 @@ failures (DESIGN §8: 4xx and dropped connections are retried, 5xx is final)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -10,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
 
 from cairn_notifications.config import Settings
 
@@ -71,18 +73,8 @@ class SmtpSender:
         """Send ``email``; raise :class:`DeliveryError` if the server did not accept it."""
         s = self._settings
         try:
-            errors, _ = await aiosmtplib.send(
-                build_message(email),
-                sender=s.smtp_envelope_from or email.from_address,
-                recipients=[email.to_address],
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password,
-                use_tls=s.smtp_use_tls,
-                start_tls=s.smtp_starttls if not s.smtp_use_tls else False,
-                timeout=s.smtp_timeout_s,
-            )
+            async with asyncio.timeout(s.smtp_send_deadline_s):
+                errors, _ = await self._send(email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0] if exc.recipients else None
             if first is None:
@@ -99,3 +91,18 @@ class SmtpSender:
         refused = errors.get(email.to_address)
         if refused is not None:
             raise _code_reason(refused.code, refused.message)
+
+    async def _send(self, email: OutgoingEmail) -> tuple[dict[str, SMTPResponse], str]:
+        s = self._settings
+        return await aiosmtplib.send(
+            build_message(email),
+            sender=s.smtp_envelope_from or email.from_address,
+            recipients=[email.to_address],
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            use_tls=s.smtp_use_tls,
+            start_tls=s.smtp_starttls if not s.smtp_use_tls else False,
+            timeout=s.smtp_timeout_s,
+        )

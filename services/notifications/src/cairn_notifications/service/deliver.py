@@ -84,7 +84,6 @@ class EmailDispatcher:
         self._sender = sender
         self._settings = settings
         self._clock = clock
-        self._slots = asyncio.Semaphore(max(settings.delivery_concurrency, 1))
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliver until ``stopping`` is set; database trouble backs off and retries."""
@@ -102,13 +101,17 @@ class EmailDispatcher:
                     await asyncio.wait_for(stopping.wait(), timeout=pause)
 
     async def deliver_due(self) -> int:
-        """Claim one batch of due emails and try each once; return how many were tried."""
+        """Claim as many due emails as may be sent at once and try each; return how many.
+
+        Claiming no more than can be sent concurrently keeps every send well inside its
+        lease, so a live sender's email is never taken over by another.
+        """
         lease = timedelta(seconds=self._settings.delivery_lease_s)
         async with self._db.transaction() as session:
             rows = await repository.claim_due(
                 session,
                 self._clock(),
-                limit=self._settings.delivery_batch_size,
+                limit=self._settings.delivery_concurrency,
                 lease=lease,
                 postgres=self._db.is_postgres,
             )
@@ -117,13 +120,12 @@ class EmailDispatcher:
         return len(rows)
 
     async def _attempt(self, row: EmailDelivery) -> None:
-        async with self._slots:
-            try:
-                await self._sender.send(outgoing(row))
-            except DeliveryError as exc:
-                await self._record_failure(row, exc)
-                return
-            await self._record_success(row)
+        try:
+            await self._sender.send(outgoing(row))
+        except DeliveryError as exc:
+            await self._record_failure(row, exc)
+            return
+        await self._record_success(row)
 
     async def _record_success(self, claimed: EmailDelivery) -> None:
         now = self._clock()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from cairn_chassis.logging import get_logger
 from cairn_schemas.base import ContractScoped, Event, WithParties
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import MarketplaceSettingsChanged, MessagePosted
@@ -26,6 +27,8 @@ from cairn_notifications.adapters.rendering import (
 from cairn_notifications.adapters.tables import EmailDelivery, MarketplaceBranding, utcnow
 from cairn_notifications.config import Settings
 from cairn_notifications.domain.catalogue import Audience, EmailKind, notices_for
+
+log = get_logger(__name__)
 
 _DELIVERY_NAMESPACE = uuid.UUID("5d0b8f8e-2a44-4c1e-9a55-6c0a7e1f3b21")
 
@@ -227,6 +230,10 @@ async def on_event(
         await repository.record_parties(session, event, envelope.time)
     kinds = notices_for(event)
     if not kinds or not isinstance(event, ContractScoped):
+        return 0
+    if now - envelope.time > timedelta(hours=settings.email_max_event_age_hours):
+        log.info("email.skipped_stale_event", event_id=envelope.id, event_type=envelope.type,
+                 event_time=envelope.time.isoformat())
         return 0
     directory = await load_directory(session, event, settings)
     queued = 0
