@@ -1,0 +1,48 @@
+# Cairn — the two commands are `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv installs everything else; bring it in with pip if this machine has none.
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY_SOURCES := shared/schemas/src shared/chassis/src shared/devstack/src \
+	services/contracts/src services/payments/src services/notifications/src
+LIFECYCLES ?= 50
+SEED ?= 1
+
+.PHONY: help uv sync run demo test lint format schemas schemas-check unit deploy-check chaos bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv
+
+sync: uv ## install the workspace (from uv.lock) into .venv
+	@$(UV) sync --frozen --all-packages
+
+run: sync ## start the whole system locally (broker, Stripe stand-in, mail sink, 3 services)
+	@$(UV) run --no-sync python -m cairn_devstack.up
+
+demo: ## walk the vertical slice through the APIs of a running `make run`
+	@$(UV) run --no-sync python -m cairn_devstack.demo
+
+test: sync lint schemas-check ## install what is needed and run every test
+	@$(UV) run --no-sync pytest
+
+lint: sync ## ruff and mypy --strict
+	@$(UV) run --no-sync ruff check .
+	@$(UV) run --no-sync ruff format --check .
+	@$(UV) run --no-sync mypy $(PY_SOURCES)
+
+format: sync ## apply ruff's fixes and formatting
+	@$(UV) run --no-sync ruff check --fix .
+	@$(UV) run --no-sync ruff format .
+
+schemas: sync ## export the event JSON Schemas into shared/schemas/jsonschema
+	@$(UV) run --no-sync python -m cairn_schemas.export shared/schemas/jsonschema
+
+schemas-check: sync ## fail if the exported JSON Schemas are out of date
+	@$(UV) run --no-sync python -m cairn_schemas.export --check shared/schemas/jsonschema
+
+unit: sync ## only the fast tests (no broker, no database)
+	@$(UV) run --no-sync pytest -m "not integration and not e2e" shared/schemas services/contracts/tests/unit

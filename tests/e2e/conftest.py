@@ -1,0 +1,73 @@
+"""The whole of Cairn for end-to-end tests: each service's API and worker in its own
+process, over the real broker, PostgreSQL (one database per service), localstripe with the
+Connect extension and a real SMTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cairn_devstack.postgres import create_database
+from cairn_devstack.stack import CairnStack, Infra
+from cairn_devstack.testing import MailSinkProcess, StripeServer
+
+from tests.e2e.client import Cairn
+
+JWT_SECRET = "e2e-secret-long-enough-for-hs256-signatures"
+WEBHOOK_SECRET = "whsec_e2e_local"
+
+
+@dataclass
+class Env:
+    """What an end-to-end test gets."""
+
+    stack: CairnStack
+    stripe: StripeServer
+    mail: MailSinkProcess
+    cairn: Cairn
+
+
+@pytest.fixture(scope="session")
+def cairn_stack(
+    kafka_bootstrap: str,
+    stripe_server: StripeServer,
+    mail_sink: MailSinkProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[CairnStack]:
+    urls = {
+        s: create_database(f"cairn_e2e_{s}") for s in ("contracts", "payments", "notifications")
+    }
+    stack = CairnStack(
+        Infra(
+            kafka_bootstrap=kafka_bootstrap,
+            stripe_api_base=stripe_server.api_base,
+            stripe_api_key=stripe_server.api_key,
+            stripe_webhook_secret=WEBHOOK_SECRET,
+            smtp_host="127.0.0.1",
+            smtp_port=mail_sink.smtp_port,
+            database_urls=urls,
+            jwt_secret=JWT_SECRET,
+        ),
+        log_dir=Path(tmp_path_factory.mktemp("e2e-logs")),
+    )
+    stack.migrate()
+    stack.start_all()
+    stripe_server.register_webhook(stack.url("payments") + "/v1/stripe/webhook", WEBHOOK_SECRET)
+    try:
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture
+def env(
+    cairn_stack: CairnStack, stripe_server: StripeServer, mail_sink: MailSinkProcess
+) -> Iterator[Env]:
+    dead = cairn_stack.dead()
+    assert not dead, f"service processes died: {dead}"
+    yield Env(cairn_stack, stripe_server, mail_sink, Cairn(cairn_stack, JWT_SECRET))
+    dead = cairn_stack.dead()
+    logs = "\n".join(cairn_stack.log_tail(*key.split(" ")[0].split("-")) for key in dead)
+    assert not dead, f"service processes died during the test: {dead}\n{logs}"
