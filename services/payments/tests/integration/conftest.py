@@ -146,7 +146,14 @@ class PaymentEvents:
             bootstrap_servers=self.bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False
         )
         await self._consumer.start()
-        parts = self._consumer.partitions_for_topic(topics.PAYMENTS) or set()
+        parts: set[int] = set()
+        for _ in range(100):  # metadata may not know the topic yet
+            await self._consumer.topics()
+            parts = self._consumer.partitions_for_topic(topics.PAYMENTS) or set()
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+        assert parts, f"{topics.PAYMENTS} has no partitions"
         tps = [TopicPartition(topics.PAYMENTS, p) for p in parts]
         self._consumer.assign(tps)
         await self._consumer.seek_to_beginning(*tps)

@@ -1,0 +1,159 @@
+"""The Stripe webhook endpoint: only genuine, fresh events count, and each counts once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from aiokafka import AIOKafkaProducer
+from cairn_devstack.testing import StripeServer
+from cairn_payments.config import Settings
+from cairn_schemas.events import PaymentChargebackOpened, PaymentFunded, PaymentReleased
+
+from .conftest import WEBHOOK_SECRET, PaymentEvents, send
+from .helpers import Deal, balances_of, escrow_of, onboard_freelancer, save_card
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def http(api: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        yield client
+
+
+def signed(payload: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    """A Stripe-Signature header for ``payload``."""
+    ts = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def dispute_event(charge_id: str, amount: int) -> bytes:
+    event: dict[str, Any] = {
+        "id": f"evt_{uuid.uuid4().hex[:16]}",
+        "object": "event",
+        "type": "charge.dispute.created",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": f"dp_{uuid.uuid4().hex[:12]}",
+                "object": "dispute",
+                "charge": charge_id,
+                "amount": amount,
+                "reason": "fraudulent",
+            }
+        },
+    }
+    return json.dumps(event).encode()
+
+
+async def _post(http: httpx.AsyncClient, payload: bytes, signature: str) -> httpx.Response:
+    return await http.post(
+        "/v1/stripe/webhook",
+        content=payload,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
+
+
+async def _funded(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+    deal: Deal,
+) -> PaymentFunded:
+    await save_card(http, settings, deal, stripe_client)
+    await send(producer, deal.funding_requested())
+    funded: PaymentFunded = (await payment_events.wait_for(deal.milestone_id, PaymentFunded))[0]
+    return funded
+
+
+async def test_bad_signature_and_old_timestamp_are_refused_and_change_nothing(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=2_000)
+    funded = await _funded(http, settings, stripe_client, producer, payment_events, deal)
+    payload = dispute_event(funded.charge_id, 2_000)
+
+    forged = await _post(http, payload, signed(payload, secret="whsec_someone_else"))
+    stale = await _post(http, payload, signed(payload, at=int(time.time()) - 301))
+    unsigned = await http.post("/v1/stripe/webhook", content=payload)
+
+    for response in (forged, stale, unsigned):
+        assert response.status_code == 400
+        assert response.json()["code"] == "stripe.bad_signature"
+    await asyncio.sleep(0.5)
+    escrow = await escrow_of(http, settings, deal)
+    assert (escrow["state"], escrow["frozen"], escrow["held"]) == ("funded", False, 2_000)
+
+
+async def test_chargeback_freezes_the_escrow_once_even_when_replayed(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=2_500)
+    funded = await _funded(http, settings, stripe_client, producer, payment_events, deal)
+    payload = dispute_event(funded.charge_id, 2_500)
+
+    first = await _post(http, payload, signed(payload))
+    replay = await _post(http, payload, signed(payload))
+    assert first.status_code == replay.status_code == 200
+    assert replay.json()["duplicate"] is True
+
+    opened = (await payment_events.wait_for(deal.milestone_id, PaymentChargebackOpened))[0]
+    assert opened.funds_released is False
+    escrow = await escrow_of(http, settings, deal)
+    assert (escrow["frozen"], escrow["held"], escrow["chargeback"]) == (True, 0, 2_500)
+
+    # A frozen escrow is not released.
+    await send(producer, deal.release_requested())
+    await asyncio.sleep(1.0)
+    await payment_events.poll()
+    assert not payment_events.of(deal.milestone_id, PaymentReleased)
+    assert len(payment_events.of(deal.milestone_id, PaymentChargebackOpened)) == 1
+    books = await balances_of(http, settings, deal)
+    assert books[f"chargebacks:{deal.marketplace_id}"] == 2_500
+
+
+async def test_chargeback_after_release_is_recorded_against_the_freelancer(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=10_000)
+    funded = await _funded(http, settings, stripe_client, producer, payment_events, deal)
+    account = await onboard_freelancer(http, settings, deal)
+    stripe_server.enable_payouts(account)
+    await asyncio.sleep(0.5)
+    await send(producer, deal.release_requested())
+    await payment_events.wait_for(deal.milestone_id, PaymentReleased)
+
+    payload = dispute_event(funded.charge_id, 10_000)
+    assert (await _post(http, payload, signed(payload))).status_code == 200
+    opened = (await payment_events.wait_for(deal.milestone_id, PaymentChargebackOpened))[0]
+
+    assert opened.funds_released is True
+    books = await balances_of(http, settings, deal)
+    assert books[f"freelancer_receivable:{deal.freelancer_id}"] == -9_000
+    assert books[f"platform_fees:{deal.marketplace_id}"] == 0  # the fee covers the rest
