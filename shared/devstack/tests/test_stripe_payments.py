@@ -125,3 +125,15 @@ def test_flush_forgets_every_object(payer: Any, stripe_server: StripeServer) -> 
     stats = stripe_server.stats()
     assert stats["charges"] == stats["payment_intents"] == stats["customers"] == 0
     assert stats["idempotency_keys"] == 0
+
+
+def test_payment_intents_can_be_listed_by_customer(payer: Any, stripe_client: Any) -> None:
+    # What reconciliation does after an unknown outcome: find the customer's intents.
+    pi = payer.charge(1_500, "ms_list_by_customer")
+    other = payer.charge(1_500, "ms_list_other")
+
+    listed = stripe_client.v1.payment_intents.list({"customer": pi.customer, "limit": 100})
+
+    assert [p.id for p in listed.data] == [pi.id]
+    assert other.id not in [p.id for p in listed.data]
+    assert listed.data[0].metadata["milestone_id"] == "ms_list_by_customer"
