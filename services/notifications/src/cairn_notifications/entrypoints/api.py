@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal, overload
 
 from cairn_chassis.auth import CurrentPrincipal, require_role
 from cairn_chassis.db import Database
@@ -25,6 +25,21 @@ DELIVERIES = Gauge(
 )
 
 Status = Literal["pending", "sending", "delivered", "failed"]
+
+
+@overload
+def _utc(value: datetime) -> datetime: ...
+
+
+@overload
+def _utc(value: None) -> None: ...
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class DeliveryPublic(BaseModel):
@@ -67,10 +82,10 @@ class DeliveryPublic(BaseModel):
             message_id=row.message_id,
             attempts=row.attempts,
             last_error=row.last_error,
-            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
-            created_at=row.created_at,
-            delivered_at=row.delivered_at,
-            failed_at=row.failed_at,
+            next_attempt_at=_utc(row.next_attempt_at) if row.status == "pending" else None,
+            created_at=_utc(row.created_at),
+            delivered_at=_utc(row.delivered_at),
+            failed_at=_utc(row.failed_at),
         )
 
 
