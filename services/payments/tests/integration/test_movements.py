@@ -88,6 +88,10 @@ async def test_release_pays_the_freelancer_less_the_fee_once(
     books = await balances_of(http, settings, deal)
     assert books[f"platform_fees:{deal.marketplace_id}"] == 1_000
     assert books[f"freelancer_payable:{deal.freelancer_id}"] == 9_000
+    headers = {"Authorization": f"Bearer {deal.token(settings, 'operator')}"}
+    report = (await http.get("/v1/reconciliation/report", headers=headers)).json()
+    assert report["ok"] is True, report
+    assert report["lines"][0]["stripe_transferred"] == 9_000
 
 
 async def test_refund_gives_everything_back_once(

@@ -87,7 +87,8 @@ def test_chargeback_freezes_the_escrow() -> None:
     escrow = funded(1_000)
     entries = escrow.chargeback_opened("dp_1", 1_000)
     assert sum(e.postings[1].amount for e in entries) == 1_000
-    assert escrow.frozen and escrow.held == 0
+    assert escrow.frozen
+    assert escrow.held == 0
     with pytest.raises(EscrowRuleBroken):
         escrow.release_parts(0)
     with pytest.raises(EscrowRuleBroken):

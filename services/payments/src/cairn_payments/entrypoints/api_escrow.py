@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from cairn_payments.adapters import repository as repo
 from cairn_payments.domain.ledger import Accounts
 from cairn_payments.entrypoints.deps import ContextDep
+from cairn_payments.service import report
 
 router = APIRouter(prefix="/v1", tags=["escrow"])
 
@@ -147,4 +148,38 @@ async def ledger_balances(ctx: ContextDep, who: CurrentPrincipal) -> BalancesPub
         marketplace_id=who.marketplace_id,
         total=sum(b for _, _, b in rows),
         balances=[BalancePublic(account=a, currency=c, balance=b) for a, c, b in rows],
+    )
+
+
+class ReportLinePublic(BaseModel):
+    milestone_id: str
+    currency: str
+    ledger_charged: int
+    stripe_charged: int | None
+    ledger_refunded: int
+    stripe_refunded: int | None
+    ledger_transferred: int
+    stripe_transferred: int | None
+    problems: list[str]
+
+
+class ReportPublic(BaseModel):
+    """Ledger against Stripe for every charged escrow of the operator's marketplace."""
+
+    marketplace_id: str
+    ok: bool
+    lines: list[ReportLinePublic]
+
+
+@router.get(
+    "/reconciliation/report",
+    summary="Reconciliation report: ledger against Stripe, per marketplace (operators)",
+)
+async def reconciliation(ctx: ContextDep, who: CurrentPrincipal) -> ReportPublic:
+    require_role(who, "operator")
+    found = await report.reconciliation_report(ctx, who.marketplace_id)
+    return ReportPublic(
+        marketplace_id=found.marketplace_id,
+        ok=found.ok,
+        lines=[ReportLinePublic(**vars(line)) for line in found.lines],
     )
