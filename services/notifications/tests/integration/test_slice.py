@@ -102,3 +102,24 @@ async def test_before_the_branding_is_known_the_email_goes_out_with_the_default_
     await harness.settle(story.contract_id, 1)
     [message] = await harness.mail_to(story.customer.email)
     assert header(message, "From") == "Cairn <no-reply@cairn.localhost>"
+
+
+async def test_an_event_that_overtakes_its_proposal_is_emailed_once_the_proposal_arrives(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    # Payments events travel on their own topic and can arrive before the contract's.
+    await harness.publish(story.event("cairn.payment.release_pending"))
+    await asyncio.sleep(1.0)
+    assert await harness.mail_to(story.freelancer.email) == []
+
+    await harness.publish(story.event("cairn.contract.started"))
+    rows = await harness.settle(story.contract_id, 2)
+    assert sorted((r.template, r.status) for r in rows) == [
+        ("proposal_accepted.freelancer", "delivered"),
+        ("release_pending_payout_details.freelancer", "delivered"),
+    ]
+    subjects = sorted(m["subject"] for m in await harness.mail_to(story.freelancer.email))
+    assert subjects == [
+        "Ada Lovelace accepted your proposal for “Landing page for a bakery”",
+        "Add your payout details to receive €1,500.00",
+    ]

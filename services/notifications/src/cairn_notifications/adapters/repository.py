@@ -18,6 +18,7 @@ from cairn_notifications.adapters.tables import (
     ContractParties,
     EmailDelivery,
     MarketplaceBranding,
+    ParkedEvent,
     Recipient,
 )
 
@@ -191,3 +192,29 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
         select(EmailDelivery.status, func.count()).group_by(col(EmailDelivery.status))
     )
     return {str(status): int(n) for status, n in result.all()}
+
+
+async def park(session: AsyncSession, row: ParkedEvent) -> None:
+    """Keep an event until its contract's parties are known (idempotent by event id)."""
+    stmt = (
+        _insert(session)(ParkedEvent)
+        .values(**row.model_dump())
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    await session.exec(stmt)
+
+
+async def take_parked(session: AsyncSession, contract_id: str) -> list[ParkedEvent]:
+    """Remove and return the events parked for ``contract_id``, oldest first."""
+    rows = list(
+        (
+            await session.exec(
+                select(ParkedEvent)
+                .where(col(ParkedEvent.contract_id) == contract_id)
+                .order_by(col(ParkedEvent.event_time), col(ParkedEvent.parked_at))
+            )
+        ).all()
+    )
+    for row in rows:
+        await session.delete(row)
+    return rows

@@ -110,3 +110,17 @@ class EmailDelivery(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ParkedEvent(SQLModel, table=True):
+    """An event about a contract the directory does not know yet (its proposal is still on
+    its way, e.g. on another partition or topic); its emails go out when it arrives."""
+
+    __tablename__ = "parked_events"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    contract_id: str = Field(max_length=128, index=True)
+    event_type: str = Field(max_length=128)
+    event_time: datetime = Field(sa_column=_ts())
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    parked_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cairn_chassis.logging import get_logger
 from cairn_schemas.base import ContractScoped, Event, WithParties
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import MarketplaceSettingsChanged, MessagePosted
+from cairn_schemas.registry import event_class
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cairn_notifications.adapters import repository
@@ -24,7 +25,12 @@ from cairn_notifications.adapters.rendering import (
     EmailRenderer,
     Person,
 )
-from cairn_notifications.adapters.tables import EmailDelivery, MarketplaceBranding, utcnow
+from cairn_notifications.adapters.tables import (
+    EmailDelivery,
+    MarketplaceBranding,
+    ParkedEvent,
+    utcnow,
+)
 from cairn_notifications.config import Settings
 from cairn_notifications.domain.catalogue import Audience, EmailKind, notices_for
 
@@ -222,25 +228,67 @@ async def on_event(
 ) -> int:
     """Project ``envelope`` into the directory and queue its emails; return how many."""
     event: Event = envelope.event
-    now = utcnow()
     if isinstance(event, MarketplaceSettingsChanged):
-        await repository.record_branding(session, event, now)
+        await repository.record_branding(session, event, utcnow())
         return 0
+    queued = 0
     if isinstance(event, WithParties):
         await repository.record_parties(session, event, envelope.time)
+        for parked in await repository.take_parked(session, event.contract_id):
+            late = event_class(parked.event_type).model_validate_json(parked.payload)
+            queued += await _queue_emails(
+                session, parked.event_id, _aware(parked.event_time), late, settings, renderer
+            )
+    return queued + await _queue_emails(
+        session, envelope.id, envelope.time, event, settings, renderer
+    )
+
+
+async def _queue_emails(
+    session: AsyncSession,
+    event_id: str,
+    event_time: datetime,
+    event: Event,
+    settings: Settings,
+    renderer: EmailRenderer,
+) -> int:
     kinds = notices_for(event)
     if not kinds or not isinstance(event, ContractScoped):
         return 0
-    if now - envelope.time > timedelta(hours=settings.email_max_event_age_hours):
-        log.info("email.skipped_stale_event", event_id=envelope.id, event_type=envelope.type,
-                 event_time=envelope.time.isoformat())
+    now = utcnow()
+    if now - event_time > timedelta(hours=settings.email_max_event_age_hours):
+        log.info("email.skipped_stale_event", event_id=event_id, event_type=event.event_type,
+                 event_time=event_time.isoformat())
         return 0
-    directory = await load_directory(session, event, settings)
+    try:
+        directory = await load_directory(session, event, settings)
+    except UnknownContract:
+        # Its proposal has not reached us yet (another partition or topic is behind):
+        # keep the event and send its emails when the parties are known.
+        await repository.park(
+            session,
+            ParkedEvent(
+                event_id=event_id,
+                contract_id=event.contract_id,
+                event_type=event.event_type,
+                event_time=event_time,
+                payload=event.model_dump_json(),
+                parked_at=now,
+            ),
+        )
+        log.warning("email.parked_unknown_contract", event_id=event_id,
+                    event_type=event.event_type, contract_id=event.contract_id)
+        return 0
     queued = 0
     for kind in kinds:
         for person in recipients(kind.audience, directory, settings):
-            delivery = compose(envelope.id, event, kind, person, directory, settings,
+            delivery = compose(event_id, event, kind, person, directory, settings,
                                renderer, now)
             if await repository.add_delivery(session, delivery):
                 queued += 1
     return queued
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
