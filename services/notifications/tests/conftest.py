@@ -108,10 +108,14 @@ def new_story() -> Story:
         uid=uid,
         marketplace_id=f"mkt_{uid}",
         contract_id=f"ctr_{uid}",
-        customer=Party(user_id=f"usr_ada_{uid}", email=f"ada.{uid}@customers.example",
-                       name="Ada Lovelace"),
-        freelancer=Party(user_id=f"usr_grace_{uid}", email=f"grace.{uid}@freelancers.example",
-                         name="Grace Hopper"),
+        customer=Party(
+            user_id=f"usr_ada_{uid}", email=f"ada.{uid}@customers.example", name="Ada Lovelace"
+        ),
+        freelancer=Party(
+            user_id=f"usr_grace_{uid}",
+            email=f"grace.{uid}@freelancers.example",
+            name="Grace Hopper",
+        ),
     )
 
 
@@ -141,9 +145,9 @@ class Harness:
             )
             return list(rows.all())
 
-    async def settle(self, contract_id: str, count: int, timeout: float = 20.0) -> list[
-        EmailDelivery
-    ]:
+    async def settle(
+        self, contract_id: str, count: int, timeout: float = 20.0
+    ) -> list[EmailDelivery]:
         """Wait until ``count`` emails about the contract exist and none is still in flight."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -161,8 +165,12 @@ class Harness:
 
     def token(self, marketplace_id: str, role: str = "operator") -> dict[str, str]:
         """Authorization header for a user of ``marketplace_id``."""
-        tok = mint_token(self.settings, sub=f"usr_{role}", role=role,  # type: ignore[arg-type]
-                         marketplace=marketplace_id)
+        tok = mint_token(
+            self.settings,
+            sub=f"usr_{role}",
+            role=role,  # type: ignore[arg-type]
+            marketplace=marketplace_id,
+        )
         return {"Authorization": f"Bearer {tok}"}
 
 

@@ -20,101 +20,269 @@ JOB = "“Landing page for a bakery”"
 
 # (case id, event type, changes to the sample, {audience: subject}, text every email shows)
 CASES: list[tuple[str, str, dict[str, Any], dict[str, str], list[str]]] = [
-    ("proposal-submitted", "cairn.proposal.submitted", {},
-     {"customer": f"New proposal from Grace Hopper for {JOB}"},
-     ["I have built twenty bakery sites."]),
-    ("proposal-declined", "cairn.proposal.declined", {},
-     {"freelancer": f"Your proposal for {JOB} was declined"}, ["We chose someone local."]),
-    ("proposal-withdrawn", "cairn.proposal.withdrawn", {},
-     {"customer": f"Grace Hopper withdrew their proposal for {JOB}"}, ["Fully booked."]),
-    ("contract-started", "cairn.contract.started", {},
-     {"freelancer": f"Ada Lovelace accepted your proposal for {JOB}"}, []),
-    ("contract-ended-by-customer", "cairn.contract.ended", {},
-     {"freelancer": f"The contract for {JOB} has ended"}, []),
-    ("milestone-created-freelancer-mode", "cairn.milestone.created",
-     {"created_by": "freelancer", "state": "approved", "actor": AS_FREELANCER},
-     {"customer": "New milestone “Wireframes” (€1,500.00) is ready for you to fund"},
-     ["€1,500.00", "Three wireframes"]),
+    (
+        "proposal-submitted",
+        "cairn.proposal.submitted",
+        {},
+        {"customer": f"New proposal from Grace Hopper for {JOB}"},
+        ["I have built twenty bakery sites."],
+    ),
+    (
+        "proposal-declined",
+        "cairn.proposal.declined",
+        {},
+        {"freelancer": f"Your proposal for {JOB} was declined"},
+        ["We chose someone local."],
+    ),
+    (
+        "proposal-withdrawn",
+        "cairn.proposal.withdrawn",
+        {},
+        {"customer": f"Grace Hopper withdrew their proposal for {JOB}"},
+        ["Fully booked."],
+    ),
+    (
+        "contract-started",
+        "cairn.contract.started",
+        {},
+        {"freelancer": f"Ada Lovelace accepted your proposal for {JOB}"},
+        [],
+    ),
+    (
+        "contract-ended-by-customer",
+        "cairn.contract.ended",
+        {},
+        {"freelancer": f"The contract for {JOB} has ended"},
+        [],
+    ),
+    (
+        "milestone-created-freelancer-mode",
+        "cairn.milestone.created",
+        {"created_by": "freelancer", "state": "approved", "actor": AS_FREELANCER},
+        {"customer": "New milestone “Wireframes” (€1,500.00) is ready for you to fund"},
+        ["€1,500.00", "Three wireframes"],
+    ),
     ("milestone-created-customer-mode", "cairn.milestone.created", {}, {}, []),
-    ("milestone-edited-by-customer", "cairn.milestone.edited", {},
-     {"freelancer": "The task “Wireframes” was changed"}, ["€1,500.00", "€1,200.00"]),
-    ("milestone-edited-by-freelancer", "cairn.milestone.edited", {"actor": AS_FREELANCER},
-     {"customer": "The milestone “Wireframes” was changed"}, ["€1,500.00", "€1,200.00"]),
-    ("milestone-sent-for-approval", "cairn.milestone.sent_for_approval", {},
-     {"freelancer": "New task to review: “Wireframes” (€1,500.00)"}, ["Three wireframes"]),
-    ("milestone-approved", "cairn.milestone.approved", {},
-     {"customer": "Grace Hopper approved the task “Wireframes”"}, ["€1,500.00"]),
-    ("milestone-changes-requested", "cairn.milestone.changes_requested", {},
-     {"customer": "Grace Hopper asked for changes to “Wireframes”"},
-     ["Could we add the about page for the same price?"]),
-    ("milestone-deleted-by-customer", "cairn.milestone.deleted", {},
-     {"freelancer": "The task “Wireframes” was deleted"}, ["€1,500.00"]),
-    ("milestone-deleted-by-freelancer", "cairn.milestone.deleted", {"actor": AS_FREELANCER},
-     {"customer": "The milestone “Wireframes” was deleted"}, ["€1,500.00"]),
+    (
+        "milestone-edited-by-customer",
+        "cairn.milestone.edited",
+        {},
+        {"freelancer": "The task “Wireframes” was changed"},
+        ["€1,500.00", "€1,200.00"],
+    ),
+    (
+        "milestone-edited-by-freelancer",
+        "cairn.milestone.edited",
+        {"actor": AS_FREELANCER},
+        {"customer": "The milestone “Wireframes” was changed"},
+        ["€1,500.00", "€1,200.00"],
+    ),
+    (
+        "milestone-sent-for-approval",
+        "cairn.milestone.sent_for_approval",
+        {},
+        {"freelancer": "New task to review: “Wireframes” (€1,500.00)"},
+        ["Three wireframes"],
+    ),
+    (
+        "milestone-approved",
+        "cairn.milestone.approved",
+        {},
+        {"customer": "Grace Hopper approved the task “Wireframes”"},
+        ["€1,500.00"],
+    ),
+    (
+        "milestone-changes-requested",
+        "cairn.milestone.changes_requested",
+        {},
+        {"customer": "Grace Hopper asked for changes to “Wireframes”"},
+        ["Could we add the about page for the same price?"],
+    ),
+    (
+        "milestone-deleted-by-customer",
+        "cairn.milestone.deleted",
+        {},
+        {"freelancer": "The task “Wireframes” was deleted"},
+        ["€1,500.00"],
+    ),
+    (
+        "milestone-deleted-by-freelancer",
+        "cairn.milestone.deleted",
+        {"actor": AS_FREELANCER},
+        {"customer": "The milestone “Wireframes” was deleted"},
+        ["€1,500.00"],
+    ),
     ("milestone-funding-requested", "cairn.milestone.funding_requested", {}, {}, []),
-    ("milestone-funded", "cairn.milestone.funded", {},
-     {"freelancer": "€1,500.00 is in escrow for “Wireframes”: you can start work"},
-     ["start work now"]),
-    ("milestone-funded-in-yen", "cairn.milestone.funded", {"currency": "JPY"},
-     {"freelancer": "¥150,000 is in escrow for “Wireframes”: you can start work"},
-     ["¥150,000"]),
-    ("milestone-payment-failed", "cairn.milestone.payment_failed", {},
-     {"customer": "Your payment of €1,500.00 for “Wireframes” did not go through"},
-     ["Your card was declined."]),
-    ("milestone-payment-action-required", "cairn.milestone.payment_action_required", {},
-     {"customer": "Please confirm your payment of €1,500.00 for “Wireframes”"}, []),
-    ("milestone-submitted", "cairn.milestone.submitted", {},
-     {"customer": "Work submitted for “Wireframes”: please review"},
-     ["17 March 2025, 09:30 UTC"]),
+    (
+        "milestone-funded",
+        "cairn.milestone.funded",
+        {},
+        {"freelancer": "€1,500.00 is in escrow for “Wireframes”: you can start work"},
+        ["start work now"],
+    ),
+    (
+        "milestone-funded-in-yen",
+        "cairn.milestone.funded",
+        {"currency": "JPY"},
+        {"freelancer": "¥150,000 is in escrow for “Wireframes”: you can start work"},
+        ["¥150,000"],
+    ),
+    (
+        "milestone-payment-failed",
+        "cairn.milestone.payment_failed",
+        {},
+        {"customer": "Your payment of €1,500.00 for “Wireframes” did not go through"},
+        ["Your card was declined."],
+    ),
+    (
+        "milestone-payment-action-required",
+        "cairn.milestone.payment_action_required",
+        {},
+        {"customer": "Please confirm your payment of €1,500.00 for “Wireframes”"},
+        [],
+    ),
+    (
+        "milestone-submitted",
+        "cairn.milestone.submitted",
+        {},
+        {"customer": "Work submitted for “Wireframes”: please review"},
+        ["17 March 2025, 09:30 UTC"],
+    ),
     ("milestone-release-requested", "cairn.milestone.release_requested", {}, {}, []),
-    ("milestone-released", "cairn.milestone.released", {},
-     {"freelancer": "You have been paid €1,350.00 for “Wireframes”",
-      "customer": "Receipt: €1,500.00 released for “Wireframes”"}, ["€1,500.00"]),
-    ("milestone-refund-requested", "cairn.milestone.refund_requested", {},
-     {"freelancer": "Ada Lovelace asked for a refund of “Wireframes”",
-      "customer": "Your refund request for “Wireframes” was sent"},
-     ["8 March 2025, 09:30 UTC"]),
-    ("milestone-refund-request-declined", "cairn.milestone.refund_request_declined", {},
-     {"customer": "Your refund request for “Wireframes” was declined"},
-     ["The wireframes were delivered."]),
+    (
+        "milestone-released",
+        "cairn.milestone.released",
+        {},
+        {
+            "freelancer": "You have been paid €1,350.00 for “Wireframes”",
+            "customer": "Receipt: €1,500.00 released for “Wireframes”",
+        },
+        ["€1,500.00"],
+    ),
+    (
+        "milestone-refund-requested",
+        "cairn.milestone.refund_requested",
+        {},
+        {
+            "freelancer": "Ada Lovelace asked for a refund of “Wireframes”",
+            "customer": "Your refund request for “Wireframes” was sent",
+        },
+        ["8 March 2025, 09:30 UTC"],
+    ),
+    (
+        "milestone-refund-request-declined",
+        "cairn.milestone.refund_request_declined",
+        {},
+        {"customer": "Your refund request for “Wireframes” was declined"},
+        ["The wireframes were delivered."],
+    ),
     ("milestone-refund-ordered", "cairn.milestone.refund_ordered", {}, {}, []),
     ("milestone-split-ordered", "cairn.milestone.split_ordered", {}, {}, []),
-    ("milestone-refunded", "cairn.milestone.refunded", {},
-     {"customer": "€1,500.00 for “Wireframes” was refunded to you",
-      "freelancer": "€1,500.00 for “Wireframes” was refunded to the customer"}, []),
-    ("milestone-settled", "cairn.milestone.settled", {},
-     {"customer": "The dispute over “Wireframes” is settled",
-      "freelancer": "The dispute over “Wireframes” is settled"}, ["€500.00"]),
-    ("auto-release-reminder", "cairn.milestone.auto_release_reminder", {},
-     {"customer": "“Wireframes” will be released to Grace Hopper on 17 March 2025, 09:30 UTC"},
-     ["€1,500.00"]),
-    ("refund-deadline-reminder", "cairn.milestone.refund_deadline_reminder", {},
-     {"freelancer": "Please answer the refund request for “Wireframes” by "
-      "8 March 2025, 09:30 UTC"}, ["€1,500.00"]),
-    ("holding-limit-reminder", "cairn.milestone.holding_limit_reminder", {},
-     {"customer": "Action needed: the escrow for “Wireframes” ends on 1 June 2025, 09:30 UTC",
-      "operators": "Escrow holding limit near for “Wireframes” (€1,500.00)"}, ["€1,500.00"]),
-    ("dispute-opened", "cairn.dispute.opened", {},
-     {"freelancer": "Ada Lovelace disputed “Wireframes”",
-      "operators": f"Dispute to decide: “Wireframes” (€1,500.00) on {JOB}"},
-     ["Only two of three wireframes."]),
-    ("dispute-resolved", "cairn.dispute.resolved", {},
-     {"customer": "The dispute over “Wireframes” was decided",
-      "freelancer": "The dispute over “Wireframes” was decided"}, ["€1,000.00", "€500.00"]),
-    ("message-from-freelancer", "cairn.message.posted", {},
-     {"customer": f"New message from Grace Hopper on {JOB}"},
-     ["First drafts are up, have a look."]),
-    ("message-from-customer", "cairn.message.posted", {"author": AS_CUSTOMER},
-     {"freelancer": f"New message from Ada Lovelace on {JOB}"},
-     ["First drafts are up, have a look."]),
-    ("message-from-operator", "cairn.message.posted", {"author": AS_OPERATOR},
-     {"customer": f"New message from {BRAND} support on {JOB}",
-      "freelancer": f"New message from {BRAND} support on {JOB}"}, []),
-    ("release-pending-payout-details", "cairn.payment.release_pending", {},
-     {"freelancer": "Add your payout details to receive €1,500.00"},
-     ["Add your bank account to receive payouts."]),
-    ("chargeback-opened", "cairn.payment.chargeback_opened", {},
-     {"operators": f"Chargeback opened: €1,500.00 on {JOB}"}, ["fraudulent"]),
+    (
+        "milestone-refunded",
+        "cairn.milestone.refunded",
+        {},
+        {
+            "customer": "€1,500.00 for “Wireframes” was refunded to you",
+            "freelancer": "€1,500.00 for “Wireframes” was refunded to the customer",
+        },
+        [],
+    ),
+    (
+        "milestone-settled",
+        "cairn.milestone.settled",
+        {},
+        {
+            "customer": "The dispute over “Wireframes” is settled",
+            "freelancer": "The dispute over “Wireframes” is settled",
+        },
+        ["€500.00"],
+    ),
+    (
+        "auto-release-reminder",
+        "cairn.milestone.auto_release_reminder",
+        {},
+        {"customer": "“Wireframes” will be released to Grace Hopper on 17 March 2025, 09:30 UTC"},
+        ["€1,500.00"],
+    ),
+    (
+        "refund-deadline-reminder",
+        "cairn.milestone.refund_deadline_reminder",
+        {},
+        {
+            "freelancer": "Please answer the refund request for “Wireframes” by "
+            "8 March 2025, 09:30 UTC"
+        },
+        ["€1,500.00"],
+    ),
+    (
+        "holding-limit-reminder",
+        "cairn.milestone.holding_limit_reminder",
+        {},
+        {
+            "customer": "Action needed: the escrow for “Wireframes” ends on 1 June 2025, 09:30 UTC",
+            "operators": "Escrow holding limit near for “Wireframes” (€1,500.00)",
+        },
+        ["€1,500.00"],
+    ),
+    (
+        "dispute-opened",
+        "cairn.dispute.opened",
+        {},
+        {
+            "freelancer": "Ada Lovelace disputed “Wireframes”",
+            "operators": f"Dispute to decide: “Wireframes” (€1,500.00) on {JOB}",
+        },
+        ["Only two of three wireframes."],
+    ),
+    (
+        "dispute-resolved",
+        "cairn.dispute.resolved",
+        {},
+        {
+            "customer": "The dispute over “Wireframes” was decided",
+            "freelancer": "The dispute over “Wireframes” was decided",
+        },
+        ["€1,000.00", "€500.00"],
+    ),
+    (
+        "message-from-freelancer",
+        "cairn.message.posted",
+        {},
+        {"customer": f"New message from Grace Hopper on {JOB}"},
+        ["First drafts are up, have a look."],
+    ),
+    (
+        "message-from-customer",
+        "cairn.message.posted",
+        {"author": AS_CUSTOMER},
+        {"freelancer": f"New message from Ada Lovelace on {JOB}"},
+        ["First drafts are up, have a look."],
+    ),
+    (
+        "message-from-operator",
+        "cairn.message.posted",
+        {"author": AS_OPERATOR},
+        {
+            "customer": f"New message from {BRAND} support on {JOB}",
+            "freelancer": f"New message from {BRAND} support on {JOB}",
+        },
+        [],
+    ),
+    (
+        "release-pending-payout-details",
+        "cairn.payment.release_pending",
+        {},
+        {"freelancer": "Add your payout details to receive €1,500.00"},
+        ["Add your bank account to receive payouts."],
+    ),
+    (
+        "chargeback-opened",
+        "cairn.payment.chargeback_opened",
+        {},
+        {"operators": f"Chargeback opened: €1,500.00 on {JOB}"},
+        ["fraudulent"],
+    ),
     ("payment-funded", "cairn.payment.funded", {}, {}, []),
     ("payment-failed", "cairn.payment.failed", {}, {}, []),
     ("payment-action-required", "cairn.payment.action_required", {}, {}, []),
@@ -130,9 +298,18 @@ async def bakery(harness: Any, story_factory: Any) -> Any:
     """A branded marketplace with a contract the directory knows."""
     story = story_factory()
     changed = story.event("cairn.marketplace.settings_changed")
-    settings = changed.settings.model_copy(update={"branding": changed.settings.branding.model_copy(
-        update={"display_name": BRAND, "from_address": "hello@bakers-guild.example",
-                "support_address": "help@bakers-guild.example", "accent_colour": "#aa3300"})})
+    settings = changed.settings.model_copy(
+        update={
+            "branding": changed.settings.branding.model_copy(
+                update={
+                    "display_name": BRAND,
+                    "from_address": "hello@bakers-guild.example",
+                    "support_address": "help@bakers-guild.example",
+                    "accent_colour": "#aa3300",
+                }
+            )
+        }
+    )
     await harness.publish(changed.model_copy(update={"settings": settings}))
     await asyncio.sleep(0.5)
     await harness.publish(story.event("cairn.proposal.submitted"))
@@ -141,8 +318,11 @@ async def bakery(harness: Any, story_factory: Any) -> Any:
 
 
 def _address(harness: Any, story: Any, audience: str) -> str:
-    return {"customer": story.customer.email, "freelancer": story.freelancer.email,
-            "operators": harness.settings.operator_alert_addresses[0]}[audience]
+    return {
+        "customer": story.customer.email,
+        "freelancer": story.freelancer.email,
+        "operators": harness.settings.operator_alert_addresses[0],
+    }[audience]
 
 
 def _header(message: dict[str, Any], name: str) -> str:
@@ -154,8 +334,13 @@ def _header(message: dict[str, Any], name: str) -> str:
     [pytest.param(*case[1:], id=case[0]) for case in CASES],
 )
 async def test_each_event_emails_exactly_the_right_people(
-    harness: Any, bakery: Any, sink_without_faults: Any, event_type: str,
-    changes: dict[str, Any], expected: dict[str, str], shown: list[str],
+    harness: Any,
+    bakery: Any,
+    sink_without_faults: Any,
+    event_type: str,
+    changes: dict[str, Any],
+    expected: dict[str, str],
+    shown: list[str],
 ) -> None:
     event = bakery.event(event_type, **changes)
     event_id = await harness.publish(event)
@@ -174,8 +359,9 @@ async def test_each_event_emails_exactly_the_right_people(
     )
     for audience, subject in expected.items():
         address = _address(harness, bakery, audience)
-        mine = [m for m in await harness.mail_to(address)
-                if _header(m, "X-Cairn-Event-Id") == event_id]
+        mine = [
+            m for m in await harness.mail_to(address) if _header(m, "X-Cairn-Event-Id") == event_id
+        ]
         assert len(mine) == 1, f"{audience} got {len(mine)} emails"
         [message] = mine
         assert message["subject"] == subject
@@ -187,8 +373,12 @@ async def test_each_event_emails_exactly_the_right_people(
             assert text in message["html"] or text.replace("'", "&#39;") in message["html"]
         assert "pi_0001_secret_abc" not in message["raw"], "client secrets stay out of email"
     everyone = [_address(harness, bakery, a) for a in ("customer", "freelancer", "operators")]
-    total = [m for a in everyone for m in await harness.mail_to(a)
-             if _header(m, "X-Cairn-Event-Id") == event_id]
+    total = [
+        m
+        for a in everyone
+        for m in await harness.mail_to(a)
+        if _header(m, "X-Cairn-Event-Id") == event_id
+    ]
     assert len(total) == len(expected), "nobody else gets an email about this event"
 
 
@@ -199,9 +389,13 @@ async def _settled_rows(harness: Any, event_id: str, count: int, timeout: float 
     deadline = time.monotonic() + timeout
     while True:
         async with harness.db.transaction() as session:
-            rows = list((await session.exec(
-                select(EmailDelivery).where(col(EmailDelivery.source_event_id) == event_id)
-            )).all())
+            rows = list(
+                (
+                    await session.exec(
+                        select(EmailDelivery).where(col(EmailDelivery.source_event_id) == event_id)
+                    )
+                ).all()
+            )
         settled = all(r.status in ("delivered", "failed") for r in rows)
         if (len(rows) >= count and settled) or time.monotonic() > deadline:
             return rows

@@ -71,7 +71,8 @@ async def test_a_550_refusal_ends_failed_with_its_reason_visible_to_operators(
     assert item["last_error"].startswith("550")
     # ... operators of another marketplace do not, and parties may not look at all.
     other = await harness.http.get(
-        "/v1/deliveries", params={"contract_id": story.contract_id},
+        "/v1/deliveries",
+        params={"contract_id": story.contract_id},
         headers=harness.token("mkt_someone_else"),
     )
     assert other.json()["items"] == []
@@ -84,7 +85,8 @@ async def test_a_550_refusal_ends_failed_with_its_reason_visible_to_operators(
     # The metric shows failed emails.
     metrics = (await harness.http.get("/metrics")).text
     line = next(
-        ln for ln in metrics.splitlines()
+        ln
+        for ln in metrics.splitlines()
         if ln.startswith('cairn_notifications_deliveries{status="failed"}')
     )
     assert float(line.split()[-1]) >= 1
@@ -103,8 +105,11 @@ async def test_an_smtp_outage_delays_the_emails_but_loses_none(
     try:
         await harness.publish(story.event("cairn.proposal.submitted"))
         await harness.publish(story.event("cairn.contract.started"))
-        await _until(lambda rows: len(rows) == 2 and all(r.attempts >= 2 for r in rows),
-                     harness, story.contract_id)
+        await _until(
+            lambda rows: len(rows) == 2 and all(r.attempts >= 2 for r in rows),
+            harness,
+            story.contract_id,
+        )
         rows = await harness.deliveries(story.contract_id)
         assert {r.status for r in rows} <= {"pending", "sending"}
         assert all("connection failed" in (r.last_error or "") for r in rows)

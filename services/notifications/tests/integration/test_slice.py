@@ -41,8 +41,12 @@ async def test_a_contract_story_sends_each_party_exactly_their_emails(
     await harness.publish(story.event("cairn.proposal.submitted"))
     await harness.publish(story.event("cairn.contract.started"))
     await harness.publish(
-        story.event("cairn.milestone.created", created_by="freelancer", state="approved",
-                    actor=AS_FREELANCER)
+        story.event(
+            "cairn.milestone.created",
+            created_by="freelancer",
+            state="approved",
+            actor=AS_FREELANCER,
+        )
     )
     await harness.publish(story.event("cairn.milestone.funded"))
 

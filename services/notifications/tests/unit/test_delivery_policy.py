@@ -76,8 +76,14 @@ async def queue_proposal_email(
     db: Database, s: Settings, *, age: timedelta = timedelta(0), expected: int = 1
 ) -> None:
     event = SAMPLES["cairn.proposal.submitted"]
-    envelope = Envelope(id="evt-1", type=event.event_type, source="/tests",
-                        time=datetime.now(UTC) - age, subject=None, event=event)
+    envelope = Envelope(
+        id="evt-1",
+        type=event.event_type,
+        source="/tests",
+        time=datetime.now(UTC) - age,
+        subject=None,
+        event=event,
+    )
     async with db.transaction() as session:
         assert await on_event(session, envelope, s, EmailRenderer()) == expected
 

@@ -180,9 +180,7 @@ async def list_deliveries(
         query = query.where(col(EmailDelivery.contract_id) == contract_id)
     if statuses:
         query = query.where(col(EmailDelivery.status).in_(list(statuses)))
-    query = query.order_by(col(EmailDelivery.created_at).desc(), col(EmailDelivery.id)).limit(
-        limit
-    )
+    query = query.order_by(col(EmailDelivery.created_at).desc(), col(EmailDelivery.id)).limit(limit)
     return list((await session.exec(query)).all())
 
 

@@ -82,8 +82,9 @@ class SmtpSender:
             raise _code_reason(first.code, first.message) from exc
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Our credentials are wrong: an operator can fix that, the email is not at fault.
-            raise DeliveryError(f"SMTP authentication failed: {exc.code} {exc.message}",
-                                permanent=False) from exc
+            raise DeliveryError(
+                f"SMTP authentication failed: {exc.code} {exc.message}", permanent=False
+            ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise _code_reason(exc.code, exc.message) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

@@ -146,8 +146,7 @@ EMAILS: dict[str, dict[Audience, EmailKind]] = {
     ),
     ev.MilestoneRefundDeadlineReminder.event_type: _kinds(
         "refund_deadline_reminder",
-        freelancer=f"Please answer the refund request for {_MS} by "
-        "{{ event.deadline | date }}",
+        freelancer=f"Please answer the refund request for {_MS} by {{{{ event.deadline | date }}}}",
     ),
     ev.MilestoneHoldingLimitReminder.event_type: _kinds(
         "holding_limit_reminder",

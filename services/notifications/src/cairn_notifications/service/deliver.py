@@ -157,8 +157,12 @@ class EmailDispatcher:
                 event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{row.id}/delivered")),
             )
         EMAILS.labels(claimed.template, "delivered").inc()
-        log.info("email.delivered", delivery_id=claimed.id, template=claimed.template,
-                 attempts=claimed.attempts)
+        log.info(
+            "email.delivered",
+            delivery_id=claimed.id,
+            template=claimed.template,
+            attempts=claimed.attempts,
+        )
 
     async def _record_failure(self, claimed: EmailDelivery, error: DeliveryError) -> None:
         now = self._clock()

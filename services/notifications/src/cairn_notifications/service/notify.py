@@ -144,10 +144,12 @@ def directory_from_event(event: WithParties, brand: Brand) -> Directory:
             customer_name=event.customer.name,
             freelancer_name=event.freelancer.name,
         ),
-        customer=Person(event.customer.email, event.customer.name, "customer",
-                        event.customer.user_id),
-        freelancer=Person(event.freelancer.email, event.freelancer.name, "freelancer",
-                          event.freelancer.user_id),
+        customer=Person(
+            event.customer.email, event.customer.name, "customer", event.customer.user_id
+        ),
+        freelancer=Person(
+            event.freelancer.email, event.freelancer.name, "freelancer", event.freelancer.user_id
+        ),
         brand=brand,
     )
 
@@ -172,10 +174,10 @@ async def load_directory(
             customer_name=row.customer_name,
             freelancer_name=row.freelancer_name,
         ),
-        customer=Person(row.customer_email, row.customer_name, "customer",
-                        row.customer_user_id),
-        freelancer=Person(row.freelancer_email, row.freelancer_name, "freelancer",
-                          row.freelancer_user_id),
+        customer=Person(row.customer_email, row.customer_name, "customer", row.customer_user_id),
+        freelancer=Person(
+            row.freelancer_email, row.freelancer_name, "freelancer", row.freelancer_user_id
+        ),
         brand=brand,
     )
 
@@ -257,8 +259,12 @@ async def _queue_emails(
         return 0
     now = utcnow()
     if now - event_time > timedelta(hours=settings.email_max_event_age_hours):
-        log.info("email.skipped_stale_event", event_id=event_id, event_type=event.event_type,
-                 event_time=event_time.isoformat())
+        log.info(
+            "email.skipped_stale_event",
+            event_id=event_id,
+            event_type=event.event_type,
+            event_time=event_time.isoformat(),
+        )
         return 0
     try:
         directory = await load_directory(session, event, settings)
@@ -276,14 +282,17 @@ async def _queue_emails(
                 parked_at=now,
             ),
         )
-        log.warning("email.parked_unknown_contract", event_id=event_id,
-                    event_type=event.event_type, contract_id=event.contract_id)
+        log.warning(
+            "email.parked_unknown_contract",
+            event_id=event_id,
+            event_type=event.event_type,
+            contract_id=event.contract_id,
+        )
         return 0
     queued = 0
     for kind in kinds:
         for person in recipients(kind.audience, directory, settings):
-            delivery = compose(event_id, event, kind, person, directory, settings,
-                               renderer, now)
+            delivery = compose(event_id, event, kind, person, directory, settings, renderer, now)
             if await repository.add_delivery(session, delivery):
                 queued += 1
     return queued
