@@ -4,12 +4,13 @@ Connect extension and a real SMTP server."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cairn_devstack.postgres import create_database
+from cairn_devstack.postgres import create_database, drop_database
 from cairn_devstack.stack import CairnStack, Infra
 from cairn_devstack.testing import MailSinkProcess, StripeServer
 
@@ -36,9 +37,10 @@ def cairn_stack(
     mail_sink: MailSinkProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CairnStack]:
-    urls = {
-        s: create_database(f"cairn_e2e_{s}") for s in ("contracts", "payments", "notifications")
-    }
+    # A suffix per run: two test sessions on one machine never share a database.
+    run = uuid.uuid4().hex[:8]
+    names = {s: f"cairn_e2e_{s}_{run}" for s in ("contracts", "payments", "notifications")}
+    urls = {s: create_database(name) for s, name in names.items()}
     stack = CairnStack(
         Infra(
             kafka_bootstrap=kafka_bootstrap,
@@ -59,6 +61,8 @@ def cairn_stack(
         yield stack
     finally:
         stack.stop_all()
+        for name in names.values():
+            drop_database(name)
 
 
 @pytest.fixture
