@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from cairn_chassis.settings import ServiceSettings
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
+LOCAL_API_KEY = "sk_test_cairn_localstripe"
 
 
 class Settings(ServiceSettings):
@@ -18,14 +19,15 @@ class Settings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///./.data/payments.db"
     api_port: int = 8002
 
-    # Against real Stripe set STRIPE_API_KEY (or PAYMENTS_STRIPE_API_KEY) and leave the base
-    # unset; the default key and base point at the local localstripe.
+    # With a real key (STRIPE_API_KEY or PAYMENTS_STRIPE_API_KEY) and no base, the service
+    # talks to Stripe; with the default local key and no base, to localstripe on 8420.
+    # An explicit base always wins (localstripe on another port, stripe-mock...).
     stripe_api_key: str = Field(
-        "sk_test_cairn_localstripe",
+        LOCAL_API_KEY,
         validation_alias=AliasChoices("PAYMENTS_STRIPE_API_KEY", "STRIPE_API_KEY"),
     )
     stripe_api_base: str | None = Field(
-        LOCALSTRIPE_API_BASE,
+        None,
         validation_alias=AliasChoices("PAYMENTS_STRIPE_API_BASE", "STRIPE_API_BASE"),
     )
     stripe_webhook_secret: str = Field(
@@ -44,7 +46,13 @@ class Settings(ServiceSettings):
     reconcile_stale_after_s: float = 30.0
     webhook_poll_interval_s: float = 0.5
 
+    @model_validator(mode="after")
+    def _local_stripe_by_default(self) -> Settings:
+        if not self.stripe_api_base and self.stripe_api_key == LOCAL_API_KEY:
+            self.stripe_api_base = LOCALSTRIPE_API_BASE
+        return self
+
     @property
     def uses_real_stripe(self) -> bool:
-        """True when no API base override is set (the Stripe API itself)."""
+        """True when calls go to the Stripe API itself (no base override)."""
         return not self.stripe_api_base

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.integration
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 WEBHOOK_SECRET = "whsec_cairn_payments_test"
+WEBHOOK_ID = "payments-tests"
 JWT_SECRET = "payments-test-secret-at-least-32-bytes-long"
 
 
@@ -111,9 +112,9 @@ async def api(
     while not server.started:
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{api_port}"
-    stripe_server.register_webhook(f"{base}/v1/stripe/webhook", WEBHOOK_SECRET)
+    stripe_server.register_webhook(f"{base}/v1/stripe/webhook", WEBHOOK_SECRET, hook_id=WEBHOOK_ID)
     yield base
-    stripe_server.unregister_webhook()
+    stripe_server.unregister_webhook(WEBHOOK_ID)
     server.should_exit = True
     await task
 

@@ -7,9 +7,7 @@ import contextlib
 
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
-from cairn_chassis.messaging import publish_record
-from cairn_chassis.outbox import OutboxRelay
-from cairn_chassis.runtime import BackgroundLoop, ensure_topics, run_worker
+from cairn_chassis.runtime import BackgroundLoop, ensure_topics, outbox_relay_loop, run_worker
 from cairn_chassis.settings import ServiceSettings
 from cairn_schemas import topics
 from faststream.kafka import KafkaBroker
@@ -29,28 +27,6 @@ def build_context(settings: Settings) -> PaymentsContext:
     return PaymentsContext(settings=settings, db=db, gateway=StripeGateway(settings))
 
 
-def relay_loop(ctx: PaymentsContext, broker: KafkaBroker) -> BackgroundLoop:
-    """The outbox relay as a background loop."""
-
-    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> object:
-        return await publish_record(broker, topic, key, value, headers)
-
-    relay = OutboxRelay(
-        ctx.db,
-        publish,  # type: ignore[arg-type]
-        batch_size=ctx.settings.outbox_batch_size,
-        poll_interval_s=ctx.settings.outbox_poll_interval_s,
-    )
-
-    async def run(stopping: asyncio.Event) -> None:
-        task = asyncio.create_task(relay.run())
-        await stopping.wait()
-        relay.stop()
-        await task
-
-    return run
-
-
 def periodic(name: str, interval_s: float, step: object) -> BackgroundLoop:
     """Run ``step()`` every ``interval_s`` until stopped; a failing step is logged."""
 
@@ -68,7 +44,7 @@ def periodic(name: str, interval_s: float, step: object) -> BackgroundLoop:
 
 def background_loops(ctx: PaymentsContext, broker: KafkaBroker) -> list[BackgroundLoop]:
     """Everything the worker runs beside the consumers."""
-    loops = [relay_loop(ctx, broker)]
+    loops = [outbox_relay_loop(ctx.db, broker, ctx.settings)]
     loops.append(
         periodic(
             "webhooks",
@@ -86,10 +62,11 @@ async def run(settings: ServiceSettings) -> None:
     """Run the worker until SIGINT/SIGTERM."""
     assert isinstance(settings, Settings)
     ctx = build_context(settings)
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        [topics.CONTRACTS, topics.PAYMENTS, topics.dead_letter(CONSUMER)],
-    )
+    if settings.kafka_create_topics:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [*topics.ALL, topics.dead_letter(CONSUMER)],
+        )
     broker = build_broker(settings, ctx)
     try:
         await run_worker(broker, background_loops(ctx, broker))

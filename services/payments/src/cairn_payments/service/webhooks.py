@@ -256,6 +256,10 @@ async def process_event(ctx: PaymentsContext, event_id: str) -> bool:
     return True
 
 
+MAX_ATTEMPTS = 10
+"""An event that failed this often is left for an operator (its ``error`` says why)."""
+
+
 async def process_pending(ctx: PaymentsContext, *, limit: int = 50) -> int:
     """Process every stored event not yet processed (oldest first)."""
     async with ctx.db.transaction() as session:
@@ -263,6 +267,7 @@ async def process_pending(ctx: PaymentsContext, *, limit: int = 50) -> int:
             await session.exec(
                 select(StripeEventRow.id)
                 .where(col(StripeEventRow.processed_at).is_(None))
+                .where(StripeEventRow.attempts < MAX_ATTEMPTS)
                 .order_by(col(StripeEventRow.received_at))
                 .limit(limit)
             )
