@@ -117,7 +117,9 @@ async def add_delivery(session: AsyncSession, delivery: EmailDelivery) -> bool:
     stmt = (
         _insert(session)(EmailDelivery)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["source_event_id", "recipient_email"])
+        # Any conflict means this (event, recipient) is queued already: the id is derived
+        # from the pair (address case-insensitively), the unique key guards it again.
+        .on_conflict_do_nothing()
     )
     result = await session.exec(stmt)
     return bool(result.rowcount)

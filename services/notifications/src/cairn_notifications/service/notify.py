@@ -203,7 +203,7 @@ def compose(
         marketplace_id=event.marketplace_id,
         contract_id=getattr(event, "contract_id", None),
         milestone_id=getattr(event, "milestone_id", None),
-        recipient_email=person.email.lower(),
+        recipient_email=person.email,
         recipient_name=person.name,
         recipient_user_id=person.user_id,
         recipient_role=person.role,
