@@ -17,10 +17,11 @@ from cairn_schemas.events import DeliveryFailed
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("stage", ["data", "rcpt"])
 async def test_a_server_answering_451_a_few_times_gets_the_email_once_in_the_end(
-    harness: Any, story: Any, sink_without_faults: Any
+    harness: Any, story: Any, sink_without_faults: Any, stage: str
 ) -> None:
-    sink_without_faults.set_faults(tempfail_next=3)
+    sink_without_faults.set_faults(tempfail_next=3, tempfail_at=stage)
     await harness.publish(story.event("cairn.proposal.submitted"))
 
     [row] = await harness.settle(story.contract_id, 1)

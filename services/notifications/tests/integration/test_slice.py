@@ -127,3 +127,16 @@ async def test_an_event_that_overtakes_its_proposal_is_emailed_once_the_proposal
         "Ada Lovelace accepted your proposal for “Landing page for a bakery”",
         "Add your payout details to receive €1,500.00",
     ]
+
+
+async def test_html_in_a_cover_letter_reaches_the_customer_as_text(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    letter = '<script>alert("hi")</script><a href="https://evil.example">portfolio</a>'
+    await harness.publish(story.event("cairn.proposal.submitted", cover_letter=letter))
+    await harness.settle(story.contract_id, 1)
+    [message] = await harness.mail_to(story.customer.email)
+    assert "<script>" not in message["html"]
+    assert 'href="https://evil.example"' not in message["html"]
+    assert "&lt;script&gt;" in message["html"]
+    assert letter in message["text"]
