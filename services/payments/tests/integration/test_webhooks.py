@@ -16,11 +16,20 @@ import pytest
 import stripe
 from aiokafka import AIOKafkaProducer
 from cairn_devstack.testing import StripeServer
+from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.config import Settings
-from cairn_schemas.events import PaymentChargebackOpened, PaymentFunded, PaymentReleased
+from cairn_payments.service.context import PaymentsContext
+from cairn_schemas.events import (
+    PaymentActionRequired,
+    PaymentChargebackOpened,
+    PaymentFunded,
+    PaymentReleased,
+    PaymentReleasePending,
+)
+from sqlmodel import select
 
 from .conftest import WEBHOOK_SECRET, PaymentEvents, send
-from .helpers import Deal, balances_of, escrow_of, onboard_freelancer, save_card
+from .helpers import CARD_SCA, Deal, balances_of, escrow_of, onboard_freelancer, save_card
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +166,58 @@ async def test_chargeback_after_release_is_recorded_against_the_freelancer(
     books = await balances_of(http, settings, deal)
     assert books[f"freelancer_receivable:{deal.freelancer_id}"] == -9_000
     assert books[f"platform_fees:{deal.marketplace_id}"] == 0  # the fee covers the rest
+
+
+async def test_every_webhook_delivered_again_changes_nothing(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+    ctx: PaymentsContext,
+) -> None:
+    # A milestone that went through SCA, a waiting release and the account becoming ready:
+    # localstripe sent payment_intent.*, account.updated and the rest to the API.
+    deal = Deal.new(amount=4_000)
+    await save_card(http, settings, deal, stripe_client, CARD_SCA)
+    await send(producer, deal.funding_requested())
+    action = (await payment_events.wait_for(deal.milestone_id, PaymentActionRequired))[0]
+    async with httpx.AsyncClient(base_url=stripe_server.api_base) as s:
+        await s.post(
+            f"/v1/payment_intents/{action.payment_intent_id}/_authenticate",
+            data={"client_secret": action.client_secret, "success": "true"},
+            headers={"Authorization": f"Bearer {stripe_server.api_key}"},
+        )
+    await payment_events.wait_for(deal.milestone_id, PaymentFunded)
+    account = await onboard_freelancer(http, settings, deal)
+    await send(producer, deal.release_requested())
+    await payment_events.wait_for(deal.milestone_id, PaymentReleasePending)
+    stripe_server.enable_payouts(account)
+    await payment_events.wait_for(deal.milestone_id, PaymentReleased)
+    await asyncio.sleep(0.5)
+
+    async with ctx.db.transaction() as session:
+        stored = (await session.exec(select(StripeEventRow))).all()
+    assert {"payment_intent.succeeded", "account.updated"} <= {e.type for e in stored}
+    stats = stripe_server.stats()
+    escrow = await escrow_of(http, settings, deal)
+    books = await balances_of(http, settings, deal)
+    seen = len(payment_events.of(deal.milestone_id))
+
+    for row in stored:
+        # The same event again, and the same news under a fresh event id.
+        again = await _post(http, row.payload.encode(), signed(row.payload.encode()))
+        assert again.status_code == 200
+        assert again.json()["duplicate"] is True
+        copy = json.loads(row.payload)
+        copy["id"] = f"evt_{uuid.uuid4().hex[:16]}"
+        body = json.dumps(copy).encode()
+        assert (await _post(http, body, signed(body))).status_code == 200
+    await asyncio.sleep(1.5)
+    await payment_events.poll()
+
+    assert stripe_server.stats() == stats
+    assert await escrow_of(http, settings, deal) == escrow
+    assert await balances_of(http, settings, deal) == books
+    assert len(payment_events.of(deal.milestone_id)) == seen

@@ -18,7 +18,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cairn_payments.adapters import repository as repo
-from cairn_payments.adapters.stripe_gateway import charge_result, customer_sentence
+from cairn_payments.adapters.stripe_gateway import (
+    StripeGatewayError,
+    charge_result,
+    customer_sentence,
+)
 from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.domain.escrow import HOLDING
 from cairn_payments.service import funding, movements
@@ -136,6 +140,11 @@ async def _account_updated(
     if profile is None:
         return None
     ready = bool(_get(account, "payouts_enabled"))
+    try:
+        # Events can arrive out of order or be replayed late: Stripe's current answer wins.
+        ready = await ctx.gateway.payouts_enabled(str(account["id"]))
+    except StripeGatewayError as exc:
+        log.warning("webhook.account_lookup_failed", account=account["id"], error=exc.message)
     due = _get(_get(account, "requirements") or {}, "currently_due") or []
     profile.payouts_enabled = ready
     profile.requirements_due = ", ".join(str(d) for d in due) or None
