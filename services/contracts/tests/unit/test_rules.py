@@ -19,21 +19,52 @@ FREELANCER_MODE = WorkflowSettings()
 CUSTOMER = WorkflowSettings(milestone_creator="customer")
 SKIP = WorkflowSettings(milestone_creator="customer", skip_freelancer_approval=True)
 DELETE_UNTIL_PAID = WorkflowSettings(milestone_creator="customer", allow_delete_until_paid=True)
-CHARGE_ON_APPROVAL = WorkflowSettings(milestone_creator="customer",
-                                      charge_on_freelancer_approval=True)
-SKIP_AND_DELETE = WorkflowSettings(milestone_creator="customer", skip_freelancer_approval=True,
-                                   allow_delete_until_paid=True)
-ALL_MODES = [FREELANCER_MODE, CUSTOMER, SKIP, DELETE_UNTIL_PAID, CHARGE_ON_APPROVAL,
-             SKIP_AND_DELETE]
-ALL_STATES: list[State] = ["draft", "pending_approval", "changes_requested", "approved",
-                           "funding", "funded", "submitted", "releasing", "released",
-                           "disputed", "refunding", "refunded", "settled", "deleted"]
+CHARGE_ON_APPROVAL = WorkflowSettings(
+    milestone_creator="customer", charge_on_freelancer_approval=True
+)
+SKIP_AND_DELETE = WorkflowSettings(
+    milestone_creator="customer", skip_freelancer_approval=True, allow_delete_until_paid=True
+)
+ALL_MODES = [
+    FREELANCER_MODE,
+    CUSTOMER,
+    SKIP,
+    DELETE_UNTIL_PAID,
+    CHARGE_ON_APPROVAL,
+    SKIP_AND_DELETE,
+]
+ALL_STATES: list[State] = [
+    "draft",
+    "pending_approval",
+    "changes_requested",
+    "approved",
+    "funding",
+    "funded",
+    "submitted",
+    "releasing",
+    "released",
+    "disputed",
+    "refunding",
+    "refunded",
+    "settled",
+    "deleted",
+]
 
 
-def ctx(state: State | None, actor: str, settings: WorkflowSettings = CUSTOMER,
-        contract: str = "live", refund_requested: bool = False) -> Context:
-    return Context(state=state, contract=contract, settings=settings,  # type: ignore[arg-type]
-                   actor=actor, refund_requested=refund_requested)  # type: ignore[arg-type]
+def ctx(
+    state: State | None,
+    actor: str,
+    settings: WorkflowSettings = CUSTOMER,
+    contract: str = "live",
+    refund_requested: bool = False,
+) -> Context:
+    return Context(
+        state=state,
+        contract=contract,
+        settings=settings,  # type: ignore[arg-type]
+        actor=actor,
+        refund_requested=refund_requested,
+    )  # type: ignore[arg-type]
 
 
 def refused(command: Command, c: Context) -> Refused:
@@ -43,6 +74,7 @@ def refused(command: Command, c: Context) -> Refused:
 
 
 # --- create ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("contract", ["proposal", "live"])
 def test_freelancer_creates_approved_milestones_in_freelancer_mode(contract: str) -> None:
@@ -59,19 +91,24 @@ def test_skip_approval_creates_approved_tasks() -> None:
 
 
 def test_there_is_no_add_task_button_in_freelancer_mode() -> None:
-    assert refused(Command.CREATE, ctx(None, "customer", FREELANCER_MODE)).code == \
-        "setting.customer_cannot_create"
+    assert (
+        refused(Command.CREATE, ctx(None, "customer", FREELANCER_MODE)).code
+        == "setting.customer_cannot_create"
+    )
 
 
 def test_freelancer_cannot_create_in_customer_mode() -> None:
-    assert refused(Command.CREATE, ctx(None, "freelancer", CUSTOMER)).code == \
-        "setting.freelancer_cannot_create"
+    assert (
+        refused(Command.CREATE, ctx(None, "freelancer", CUSTOMER)).code
+        == "setting.freelancer_cannot_create"
+    )
 
 
 @pytest.mark.parametrize("contract", ["ended", "declined", "withdrawn"])
 def test_no_milestones_on_a_closed_contract(contract: str) -> None:
-    assert refused(Command.CREATE, ctx(None, "customer", CUSTOMER, contract)).code == \
-        "contract.closed"
+    assert (
+        refused(Command.CREATE, ctx(None, "customer", CUSTOMER, contract)).code == "contract.closed"
+    )
 
 
 def test_operator_cannot_create() -> None:
@@ -79,6 +116,7 @@ def test_operator_cannot_create() -> None:
 
 
 # --- edit -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("state", ["draft", "pending_approval", "changes_requested"])
 def test_customer_edits_unapproved_tasks_in_place(state: State) -> None:
@@ -111,6 +149,7 @@ def test_only_the_creator_edits() -> None:
 
 # --- send for approval / approve / request changes --------------------------------------------
 
+
 @pytest.mark.parametrize("state", ["draft", "changes_requested"])
 def test_customer_sends_task_for_approval(state: State) -> None:
     assert decide(Command.SEND_FOR_APPROVAL, ctx(state, "customer")) == "pending_approval"
@@ -118,26 +157,38 @@ def test_customer_sends_task_for_approval(state: State) -> None:
 
 @pytest.mark.parametrize("settings", [FREELANCER_MODE, SKIP])
 def test_no_approval_step_without_freelancer_approval(settings: WorkflowSettings) -> None:
-    assert refused(Command.SEND_FOR_APPROVAL, ctx("draft", "customer", settings)).code == \
-        "setting.no_freelancer_approval"
-    assert refused(Command.APPROVE, ctx("pending_approval", "freelancer", settings)).code == \
-        "setting.no_freelancer_approval"
+    assert (
+        refused(Command.SEND_FOR_APPROVAL, ctx("draft", "customer", settings)).code
+        == "setting.no_freelancer_approval"
+    )
+    assert (
+        refused(Command.APPROVE, ctx("pending_approval", "freelancer", settings)).code
+        == "setting.no_freelancer_approval"
+    )
 
 
 @pytest.mark.parametrize("contract", ["proposal", "live"])
 def test_freelancer_approves_a_pending_task(contract: str) -> None:
-    assert decide(Command.APPROVE, ctx("pending_approval", "freelancer", CUSTOMER,
-                                       contract)) == "approved"
+    assert (
+        decide(Command.APPROVE, ctx("pending_approval", "freelancer", CUSTOMER, contract))
+        == "approved"
+    )
 
 
 def test_sub_option_3_charges_on_approval_of_a_live_contract() -> None:
-    assert decide(Command.APPROVE, ctx("pending_approval", "freelancer",
-                                       CHARGE_ON_APPROVAL, "live")) == "funding"
+    assert (
+        decide(Command.APPROVE, ctx("pending_approval", "freelancer", CHARGE_ON_APPROVAL, "live"))
+        == "funding"
+    )
 
 
 def test_sub_option_3_never_charges_a_proposal() -> None:
-    assert decide(Command.APPROVE, ctx("pending_approval", "freelancer",
-                                       CHARGE_ON_APPROVAL, "proposal")) == "approved"
+    assert (
+        decide(
+            Command.APPROVE, ctx("pending_approval", "freelancer", CHARGE_ON_APPROVAL, "proposal")
+        )
+        == "approved"
+    )
 
 
 @pytest.mark.parametrize("state", ["draft", "changes_requested", "approved", "funded"])
@@ -150,13 +201,17 @@ def test_customer_cannot_approve_own_task() -> None:
 
 
 def test_freelancer_requests_changes() -> None:
-    assert decide(Command.REQUEST_CHANGES, ctx("pending_approval", "freelancer")) == \
-        "changes_requested"
-    assert refused(Command.REQUEST_CHANGES, ctx("draft", "freelancer")).code == \
-        "milestone.wrong_state"
+    assert (
+        decide(Command.REQUEST_CHANGES, ctx("pending_approval", "freelancer"))
+        == "changes_requested"
+    )
+    assert (
+        refused(Command.REQUEST_CHANGES, ctx("draft", "freelancer")).code == "milestone.wrong_state"
+    )
 
 
 # --- delete -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("state", ["draft", "pending_approval", "changes_requested"])
 def test_customer_deletes_unapproved_tasks(state: State) -> None:
@@ -164,8 +219,10 @@ def test_customer_deletes_unapproved_tasks(state: State) -> None:
 
 
 def test_approved_task_cannot_be_deleted_in_plain_customer_mode() -> None:
-    assert refused(Command.DELETE, ctx("approved", "customer", CUSTOMER)).code == \
-        "milestone.approved_by_freelancer"
+    assert (
+        refused(Command.DELETE, ctx("approved", "customer", CUSTOMER)).code
+        == "milestone.approved_by_freelancer"
+    )
 
 
 @pytest.mark.parametrize("settings", [DELETE_UNTIL_PAID, SKIP, SKIP_AND_DELETE])
@@ -181,8 +238,7 @@ def test_freelancer_deletes_own_unpaid_milestone() -> None:
 @pytest.mark.parametrize("state", sorted(PAID))
 def test_never_deleted_once_paid(settings: WorkflowSettings, state: State) -> None:
     creator = "customer" if settings.customer_mode else "freelancer"
-    assert refused(Command.DELETE, ctx(state, creator, settings)).code == \
-        "milestone.already_paid"
+    assert refused(Command.DELETE, ctx(state, creator, settings)).code == "milestone.already_paid"
 
 
 def test_deleted_is_final() -> None:
@@ -191,15 +247,17 @@ def test_deleted_is_final() -> None:
 
 # --- pay and payment outcomes ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("settings", ALL_MODES)
-def test_customer_pays_an_approved_milestone_on_a_live_contract(
-        settings: WorkflowSettings) -> None:
+def test_customer_pays_an_approved_milestone_on_a_live_contract(settings: WorkflowSettings) -> None:
     assert decide(Command.PAY, ctx("approved", "customer", settings)) == "funding"
 
 
 def test_cannot_pay_while_a_proposal() -> None:
-    assert refused(Command.PAY, ctx("approved", "customer", CUSTOMER, "proposal")).code == \
-        "contract.not_live"
+    assert (
+        refused(Command.PAY, ctx("approved", "customer", CUSTOMER, "proposal")).code
+        == "contract.not_live"
+    )
 
 
 @pytest.mark.parametrize("state", ["draft", "pending_approval", "changes_requested"])
@@ -220,16 +278,18 @@ def test_payment_outcomes_come_only_from_payments() -> None:
     assert decide(Command.PAYMENT_SUCCEEDED, ctx("funding", "payments")) == "funded"
     assert decide(Command.PAYMENT_FAILED, ctx("funding", "payments")) == "approved"
     assert refused(Command.PAYMENT_SUCCEEDED, ctx("funding", "customer")).status == 403
-    assert refused(Command.PAYMENT_SUCCEEDED, ctx("funded", "payments")).code == \
-        "milestone.wrong_state"
+    assert (
+        refused(Command.PAYMENT_SUCCEEDED, ctx("funded", "payments")).code
+        == "milestone.wrong_state"
+    )
 
 
 # --- complete, release, auto-release -----------------------------------------------------------
 
+
 def test_freelancer_marks_funded_work_complete() -> None:
     assert decide(Command.COMPLETE, ctx("funded", "freelancer")) == "submitted"
-    assert refused(Command.COMPLETE, ctx("approved", "freelancer")).code == \
-        "milestone.wrong_state"
+    assert refused(Command.COMPLETE, ctx("approved", "freelancer")).code == "milestone.wrong_state"
 
 
 @pytest.mark.parametrize("settings", ALL_MODES)
@@ -243,17 +303,19 @@ def test_skip_approval_releases_straight_from_funded() -> None:
 
 @pytest.mark.parametrize("settings", [FREELANCER_MODE, CUSTOMER, DELETE_UNTIL_PAID])
 def test_release_from_funded_needs_submission(settings: WorkflowSettings) -> None:
-    assert refused(Command.RELEASE, ctx("funded", "customer", settings)).code == \
-        "milestone.not_submitted"
+    assert (
+        refused(Command.RELEASE, ctx("funded", "customer", settings)).code
+        == "milestone.not_submitted"
+    )
 
 
 def test_auto_release_fires_on_submitted_work_only() -> None:
     assert decide(Command.AUTO_RELEASE, ctx("submitted", "system")) == "releasing"
-    assert refused(Command.AUTO_RELEASE, ctx("disputed", "system")).code == \
-        "milestone.wrong_state"
-    assert refused(Command.AUTO_RELEASE, ctx("submitted", "system",
-                                             refund_requested=True)).code == \
-        "milestone.refund_requested"
+    assert refused(Command.AUTO_RELEASE, ctx("disputed", "system")).code == "milestone.wrong_state"
+    assert (
+        refused(Command.AUTO_RELEASE, ctx("submitted", "system", refund_requested=True)).code
+        == "milestone.refund_requested"
+    )
 
 
 def test_release_completes_only_from_releasing() -> None:
@@ -263,6 +325,7 @@ def test_release_completes_only_from_releasing() -> None:
 
 
 # --- disputes and refunds ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("state", ["funded", "submitted"])
 def test_customer_disputes(state: State) -> None:
@@ -279,8 +342,10 @@ def test_operator_resolves_disputes() -> None:
     assert decide(Command.RESOLVE_SPLIT, ctx("disputed", "operator")) == "releasing"
     assert decide(Command.RESOLVE_REFUND, ctx("disputed", "operator")) == "refunding"
     assert refused(Command.RESOLVE_RELEASE, ctx("disputed", "customer")).status == 403
-    assert refused(Command.RESOLVE_RELEASE, ctx("submitted", "operator")).code == \
-        "milestone.wrong_state"
+    assert (
+        refused(Command.RESOLVE_RELEASE, ctx("submitted", "operator")).code
+        == "milestone.wrong_state"
+    )
 
 
 @pytest.mark.parametrize("state", ["funded", "submitted"])
@@ -289,18 +354,24 @@ def test_refund_request_flow(state: State) -> None:
     flagged = ctx(state, "freelancer", refund_requested=True)
     assert decide(Command.ACCEPT_REFUND_REQUEST, flagged) == "refunding"
     assert decide(Command.DECLINE_REFUND_REQUEST, flagged) == "disputed"
-    assert decide(Command.REFUND_DEADLINE, ctx(state, "system", refund_requested=True)) == \
-        "refunding"
+    assert (
+        decide(Command.REFUND_DEADLINE, ctx(state, "system", refund_requested=True)) == "refunding"
+    )
 
 
 def test_refund_request_needs_a_request() -> None:
-    assert refused(Command.ACCEPT_REFUND_REQUEST, ctx("funded", "freelancer")).code == \
-        "milestone.no_refund_request"
-    assert refused(Command.REFUND_DEADLINE, ctx("funded", "system")).code == \
-        "milestone.no_refund_request"
-    assert refused(Command.REQUEST_REFUND, ctx("funded", "customer",
-                                               refund_requested=True)).code == \
-        "milestone.refund_already_requested"
+    assert (
+        refused(Command.ACCEPT_REFUND_REQUEST, ctx("funded", "freelancer")).code
+        == "milestone.no_refund_request"
+    )
+    assert (
+        refused(Command.REFUND_DEADLINE, ctx("funded", "system")).code
+        == "milestone.no_refund_request"
+    )
+    assert (
+        refused(Command.REQUEST_REFUND, ctx("funded", "customer", refund_requested=True)).code
+        == "milestone.refund_already_requested"
+    )
 
 
 @pytest.mark.parametrize("state", ["funded", "submitted"])
@@ -309,16 +380,20 @@ def test_freelancer_gives_the_money_back(state: State) -> None:
     assert refused(Command.REFUND, ctx(state, "customer")).status == 403
 
 
-@pytest.mark.parametrize(("fallback", "target"), [("release", "releasing"),
-                                                  ("refund", "refunding")])
+@pytest.mark.parametrize(
+    ("fallback", "target"), [("release", "releasing"), ("refund", "refunding")]
+)
 def test_holding_limit_applies_the_fallback(fallback: str, target: State) -> None:
     settings = WorkflowSettings(holding_limit_fallback=fallback)  # type: ignore[arg-type]
     assert decide(Command.HOLDING_LIMIT, ctx("funded", "system", settings)) == target
-    assert refused(Command.HOLDING_LIMIT, ctx("disputed", "system", settings)).code == \
-        "milestone.wrong_state"
+    assert (
+        refused(Command.HOLDING_LIMIT, ctx("disputed", "system", settings)).code
+        == "milestone.wrong_state"
+    )
 
 
 # --- end contract --------------------------------------------------------------------------------
+
 
 def test_contract_ends_only_without_money_in_flight() -> None:
     assert can_end_contract(["released", "refunded", "deleted", "approved", "draft"])
@@ -326,20 +401,26 @@ def test_contract_ends_only_without_money_in_flight() -> None:
         assert not can_end_contract(["released", state])  # type: ignore[list-item]
 
 
-# --- exhaustiveness --------------------------------------------------------------------------------
+# --- exhaustiveness ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("command", [c for c in Command if c != Command.CREATE])
 @pytest.mark.parametrize("state", ALL_STATES)
 def test_every_command_in_every_state_answers_a_state_or_a_refusal(
-        command: Command, state: State) -> None:
+    command: Command, state: State
+) -> None:
     """No combination crashes: each is a legal target state or a Refused (never a 500)."""
     for settings in ALL_MODES:
         for actor in ("customer", "freelancer", "operator", "system", "payments"):
             try:
                 target = decide(command, ctx(state, actor, settings))
             except Refused as exc:
-                assert exc.code and exc.message
+                refusal = exc
+                assert refusal.code
+                assert refusal.message
             else:
                 assert target in ALL_STATES
-                assert not (state in PAID and target in ("draft", "pending_approval",
-                                                         "changes_requested", "deleted"))
+                assert not (
+                    state in PAID
+                    and target in ("draft", "pending_approval", "changes_requested", "deleted")
+                )

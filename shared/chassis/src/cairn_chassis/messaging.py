@@ -15,11 +15,13 @@ import asyncio
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 from aiokafka.structs import ConsumerRecord
 from cairn_schemas.base import Event
 from cairn_schemas.cloudevents import Envelope, InvalidEvent, from_kafka
+from cairn_schemas.registry import events_on
+from cairn_schemas.topics import COMPACTED
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -229,3 +231,22 @@ async def publish_record(
         value, topic, key=key, headers=headers, no_confirm=True
     )
     return future
+
+
+def document_publications(broker: KafkaBroker, service: str, topic_names: Sequence[str]) -> None:
+    """Declare what ``service`` publishes, so the AsyncAPI document shows every payload.
+
+    The relay publishes through the broker directly; these declarations carry the schema
+    (a union of the topic's event types) for the internal services that subscribe.
+    """
+    for topic in topic_names:
+        classes = events_on(topic)
+        schema: Any = Union[classes] if len(classes) > 1 else classes[0]  # noqa: UP007
+        key = "marketplace id" if topic in COMPACTED else "contract id"
+        broker.publisher(
+            topic,
+            title=f"{service}→{topic}",
+            schema=schema,
+            description=f"CloudEvents 1.0, Kafka binary mode (ce_* headers, JSON body); "
+            f"key = {key}. Types: " + ", ".join(c.event_type for c in classes),
+        )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from cairn_chassis.db import Database
-from cairn_chassis.messaging import EventRouter, handle_once, make_broker, subscribe
+from cairn_chassis.messaging import (
+    EventRouter,
+    document_publications,
+    handle_once,
+    make_broker,
+    subscribe,
+)
 from cairn_schemas import topics
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import (
@@ -16,7 +22,6 @@ from cairn_schemas.events import (
     PaymentReleased,
     PaymentSplitSettled,
 )
-from cairn_schemas.registry import EVENT_TYPES
 from faststream.kafka import KafkaBroker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -127,15 +132,5 @@ def build_broker(settings: Settings, db: Database) -> KafkaBroker:
         topics=[topics.PAYMENTS],
         dlq_topic=topics.dead_letter(CONSUMER),
     )
-    published = sorted(
-        t for t, cls in EVENT_TYPES.items() if cls.topic in (topics.CONTRACTS, topics.MARKETPLACES)
-    )
-    for topic in (topics.CONTRACTS, topics.MARKETPLACES):
-        broker.publisher(
-            topic,
-            title=f"contracts→{topic}",
-            description="CloudEvents (binary mode), key = contract id "
-            "(marketplace id on the settings topic). Types: "
-            + ", ".join(t for t in published if EVENT_TYPES[t].topic == topic),
-        )
+    document_publications(broker, CONSUMER, [topics.CONTRACTS, topics.MARKETPLACES])
     return broker
