@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
         description="STARTTLS: true = required, false = never, unset = if the server offers it.",
     )
     smtp_use_tls: bool = Field(False, description="Implicit TLS (SMTPS, usually port 465).")
+    smtp_cert_bundle: str | None = Field(
+        None, description="CA file to verify the SMTP server's certificate (private CAs)."
+    )
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_timeout_s: float = Field(

@@ -58,9 +58,15 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     return msg
 
 
+# 5xx answers that refuse *us* (authentication or TLS required, bad credentials), not the
+# email: an operator fixes the configuration and the email should still go out.
+_CONFIGURATION_CODES = frozenset({530, 534, 535, 538})
+
+
 def _code_reason(code: int, message: str) -> DeliveryError:
     reason = f"{code} {message}".strip()
-    return DeliveryError(reason, permanent=500 <= code < 600)
+    permanent = 500 <= code < 600 and code not in _CONFIGURATION_CODES
+    return DeliveryError(reason, permanent=permanent)
 
 
 class SmtpSender:
@@ -87,8 +93,10 @@ class SmtpSender:
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise _code_reason(exc.code, exc.message) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # refused, dropped, timed out
             raise DeliveryError(f"connection failed: {exc!r}", permanent=False) from exc
+        except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS or AUTH not offered
+            raise DeliveryError(f"SMTP session failed: {exc!r}", permanent=False) from exc
         refused = errors.get(email.to_address)
         if refused is not None:
             raise _code_reason(refused.code, refused.message)
@@ -106,4 +114,5 @@ class SmtpSender:
             use_tls=s.smtp_use_tls,
             start_tls=s.smtp_starttls if not s.smtp_use_tls else False,
             timeout=s.smtp_timeout_s,
+            cert_bundle=s.smtp_cert_bundle,
         )
