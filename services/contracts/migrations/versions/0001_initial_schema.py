@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:21:35.038477
+Create Date: 2026-11-25
 """
 from collections.abc import Sequence
 
@@ -191,6 +191,9 @@ def upgrade() -> None:
     sa.Column('submitted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('auto_release_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('holding_limit_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('auto_release_reminded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('refund_reminded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('holding_reminded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('dispute_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('split_to_freelancer', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),

@@ -16,9 +16,8 @@ class Settings(ServiceSettings):
     service_name: str = "contracts"
     database_url: str = "sqlite+aiosqlite:///./.data/contracts.db"
     api_port: int = 8001
-    # Escrow holding limits (Stripe holds funds ~90 days, 2 years for US accounts).
-    holding_limit_days: int = 90
-    holding_limit_days_us: int = 730
+    # Reminders go out this long before auto-release and the holding limit (half of it
+    # before a refund-request deadline).
     reminder_days_before: int = 2
     timer_poll_interval_s: float = 1.0
     page_size_max: int = 100

@@ -100,6 +100,11 @@ class MilestoneRow(SQLModel, table=True):
     submitted_at: datetime | None = None
     auto_release_at: datetime | None = None
     holding_limit_at: datetime | None = None
+    # When each reminder went out (set in the same transaction as the reminder event, so a
+    # reminder is sent once even with several timer replicas).
+    auto_release_reminded_at: datetime | None = None
+    refund_reminded_at: datetime | None = None
+    holding_reminded_at: datetime | None = None
     dispute_id: str | None = Field(default=None, max_length=64)
     split_to_freelancer: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True)

@@ -8,6 +8,7 @@ table in every mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -344,6 +345,11 @@ def decide(command: Command, ctx: Context) -> State:
             _state(ctx, {"refunding"}, "marked refunded")
             return "refunded"
     raise AssertionError(f"unhandled command {command}")  # pragma: no cover
+
+
+def holding_limit(freelancer_country: str | None) -> timedelta:
+    """How long Stripe lets the platform hold funds: about 90 days, 2 years in the US."""
+    return timedelta(days=730) if freelancer_country == "US" else timedelta(days=90)
 
 
 def can_end_contract(milestone_states: list[State]) -> bool:

@@ -1,13 +1,22 @@
-"""The contracts worker: payment-outcome consumers and the outbox relay."""
+"""The contracts worker: payment-outcome consumers, the outbox relay and the timers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import timedelta
+
 from cairn_chassis.db import Database
+from cairn_chassis.logging import get_logger
+from cairn_chassis.outbox import utcnow
 from cairn_chassis.runtime import ensure_topics, outbox_relay_loop, run_worker
 from cairn_schemas import topics
 
 from cairn_contracts.config import Settings
 from cairn_contracts.entrypoints.consumers import CONSUMER, build_broker
+from cairn_contracts.service import timers
+
+log = get_logger(__name__)
 
 
 async def run(settings: Settings) -> None:
@@ -19,7 +28,17 @@ async def run(settings: Settings) -> None:
         )
     broker = build_broker(settings, db)
 
+    async def timer_loop(stopping: asyncio.Event) -> None:
+        reminder_before = timedelta(days=settings.reminder_days_before)
+        while not stopping.is_set():
+            try:
+                await timers.run_due(db, utcnow(), reminder_before=reminder_before)
+            except Exception as exc:
+                log.warning("timers.pass_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), settings.timer_poll_interval_s)
+
     try:
-        await run_worker(broker, [outbox_relay_loop(db, broker, settings)])
+        await run_worker(broker, [outbox_relay_loop(db, broker, settings), timer_loop])
     finally:
         await db.dispose()

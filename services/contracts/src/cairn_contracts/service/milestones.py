@@ -42,6 +42,7 @@ from cairn_contracts.adapters.tables import (
     MessageRow,
     MilestoneRow,
 )
+from cairn_contracts.domain import rules
 from cairn_contracts.domain.errors import NotFound, Refused
 from cairn_contracts.domain.rules import Command, Context, decide
 from cairn_contracts.service.common import (
@@ -328,9 +329,7 @@ async def charge_approved_on_start(
         )
 
 
-async def complete(
-    db: Database, caller: Caller, milestone_id: str, auto_release_after_days: int | None = None
-) -> MilestoneRow:
+async def complete(db: Database, caller: Caller, milestone_id: str) -> MilestoneRow:
     """The freelancer marks the work complete; the auto-release clock starts."""
     async with db.transaction() as session:
         contract, m = await load_milestone(session, caller, milestone_id)
@@ -629,6 +628,7 @@ async def payment_outcome(
     event: Event
     if command == Command.PAYMENT_SUCCEEDED:
         m.funded_at = utcnow()
+        m.holding_limit_at = m.funded_at + rules.holding_limit(contract.freelancer_country)
         m.client_secret = None
         m.payment_intent_id = details["payment_intent_id"]
         event = milestone_event(
