@@ -8,6 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cairn_chassis.db import Database
@@ -178,3 +179,33 @@ def test_a_lease_shorter_than_a_send_is_refused_at_start() -> None:
 def test_a_front_end_url_pattern_with_unknown_placeholders_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="frontend_url_pattern"):
         settings(frontend_url_pattern="https://x.example/{job_id}")
+
+
+class BrokenRenderer(EmailRenderer):
+    def render(self, kind: Any, context: Any) -> Any:
+        raise TypeError("unsupported operand in a template")
+
+
+async def test_an_email_that_cannot_be_rendered_is_failed_visibly_not_lost_silently(
+    db: Database,
+) -> None:
+    s = settings()
+    event = SAMPLES["cairn.proposal.submitted"]
+    envelope = Envelope(
+        id="evt-broken",
+        type=event.event_type,
+        source="/tests",
+        time=datetime.now(UTC),
+        subject=None,
+        event=event,
+    )
+    async with db.transaction() as session:
+        await on_event(session, envelope, s, BrokenRenderer())
+
+    row = await the_delivery(db)
+    assert row.status == "failed"
+    assert "unsupported operand" in (row.last_error or "")
+    async with db.transaction() as session:
+        assert await session.get(ContractParties, "ctr_0001") is not None
+        [published] = (await session.exec(select(OutboxMessage))).all()
+    assert published.event_type == "cairn.delivery.failed"

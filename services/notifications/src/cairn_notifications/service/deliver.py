@@ -20,6 +20,7 @@ from cairn_chassis.logging import get_logger
 from cairn_chassis.outbox import add_event
 from cairn_schemas.events import DeliveryFailed, DeliverySucceeded
 from prometheus_client import Counter
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cairn_notifications.adapters import repository
 from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
@@ -35,6 +36,28 @@ EMAILS = Counter(
     ["template", "outcome"],
 )
 _EVENT_NAMESPACE = uuid.UUID("0c6f3a52-8a0e-4f43-8b57-0f8e0d7f6a11")
+
+
+def record_failure(session: AsyncSession, row: EmailDelivery, *, permanent: bool) -> None:
+    """Announce a failed email on the outbox (``cairn.delivery.failed``), in ``session``."""
+    add_event(
+        session,
+        DeliveryFailed(
+            marketplace_id=row.marketplace_id,
+            delivery_id=row.id,
+            source_event_id=row.source_event_id,
+            source_event_type=row.source_event_type,
+            contract_id=row.contract_id,
+            recipient=row.recipient_email,
+            recipient_user_id=row.recipient_user_id,
+            template=row.template,
+            attempts=max(row.attempts, 1),
+            reason=row.last_error or "delivery failed",
+            permanent=permanent,
+        ),
+        source=SOURCE,
+        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{row.id}/failed")),
+    )
 
 
 class Sender(Protocol):
@@ -183,24 +206,7 @@ class EmailDispatcher:
                 row.status = "failed"
                 row.failed_at = now
                 session.add(row)
-                add_event(
-                    session,
-                    DeliveryFailed(
-                        marketplace_id=row.marketplace_id,
-                        delivery_id=row.id,
-                        source_event_id=row.source_event_id,
-                        source_event_type=row.source_event_type,
-                        contract_id=row.contract_id,
-                        recipient=row.recipient_email,
-                        recipient_user_id=row.recipient_user_id,
-                        template=row.template,
-                        attempts=row.attempts,
-                        reason=row.last_error or "delivery failed",
-                        permanent=error.permanent,
-                    ),
-                    source=SOURCE,
-                    event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{row.id}/failed")),
-                )
+                record_failure(session, row, permanent=error.permanent)
                 outcome = "failed"
         EMAILS.labels(claimed.template, outcome).inc()
         log.warning(

@@ -24,6 +24,7 @@ from cairn_notifications.adapters.rendering import (
     ContractView,
     EmailRenderer,
     Person,
+    RenderedEmail,
 )
 from cairn_notifications.adapters.tables import (
     EmailDelivery,
@@ -33,6 +34,7 @@ from cairn_notifications.adapters.tables import (
 )
 from cairn_notifications.config import Settings
 from cairn_notifications.domain.catalogue import Audience, EmailKind, notices_for
+from cairn_notifications.service.deliver import record_failure
 
 log = get_logger(__name__)
 
@@ -192,9 +194,20 @@ def compose(
     renderer: EmailRenderer,
     now: datetime,
 ) -> EmailDelivery:
-    """The rendered, queued email for one recipient."""
-    rendered = renderer.render(kind, template_context(event, kind, person, directory, settings))
+    """The rendered, queued email for one recipient.
+
+    An email that cannot be rendered (a template bug) is recorded as failed, with the
+    error, rather than failing the event: the directory update and the other recipients'
+    emails still go through, and operators see the failure.
+    """
     ident = delivery_id(envelope_id, person.email)
+    error: str | None = None
+    try:
+        rendered = renderer.render(kind, template_context(event, kind, person, directory, settings))
+    except Exception as exc:
+        log.exception("email.render_failed", template=kind.template, event_id=envelope_id)
+        error = f"could not render {kind.template}: {exc!r}"[:2000]
+        rendered = RenderedEmail(subject=kind.template, text="", html="")
     return EmailDelivery(
         id=ident,
         source_event_id=envelope_id,
@@ -214,11 +227,13 @@ def compose(
         text_body=rendered.text,
         html_body=rendered.html,
         message_id=message_id(ident, directory.brand.from_address),
-        status="pending",
+        status="failed" if error else "pending",
         attempts=0,
+        last_error=error,
         next_attempt_at=now,
         created_at=now,
         updated_at=now,
+        failed_at=now if error else None,
     )
 
 
@@ -295,6 +310,8 @@ async def _queue_emails(
             delivery = compose(event_id, event, kind, person, directory, settings, renderer, now)
             if await repository.add_delivery(session, delivery):
                 queued += 1
+                if delivery.status == "failed":
+                    record_failure(session, delivery, permanent=True)
     return queued
 
 
