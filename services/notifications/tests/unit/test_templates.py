@@ -9,13 +9,13 @@ from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.config import Settings
 from cairn_notifications.domain.catalogue import all_kinds, notices_for
 from cairn_notifications.entrypoints.cli import main
-from cairn_notifications.service.gallery import SHOWCASES, render_samples
-from cairn_notifications.service.notify import (
+from cairn_notifications.service.directory import (
     default_brand,
     directory_from_event,
     recipients,
     template_context,
 )
+from cairn_notifications.service.gallery import SHOWCASES, render_samples
 from cairn_schemas.base import Party
 from cairn_schemas.events import ProposalSubmitted
 from cairn_schemas.samples import SAMPLES

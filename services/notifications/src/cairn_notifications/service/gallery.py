@@ -14,7 +14,7 @@ from cairn_schemas.samples import AS_FREELANCER, SAMPLES
 from cairn_notifications.adapters.rendering import Brand, EmailRenderer, RenderedEmail
 from cairn_notifications.config import Settings
 from cairn_notifications.domain.catalogue import EMAILS, EmailKind
-from cairn_notifications.service.notify import (
+from cairn_notifications.service.directory import (
     directory_from_event,
     recipients,
     template_context,
