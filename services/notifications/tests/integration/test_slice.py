@@ -140,3 +140,38 @@ async def test_html_in_a_cover_letter_reaches_the_customer_as_text(
     assert 'href="https://evil.example"' not in message["html"]
     assert "&lt;script&gt;" in message["html"]
     assert letter in message["text"]
+
+
+async def test_operators_page_through_their_marketplace_s_delivery_log(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    await harness.publish(story.event("cairn.proposal.submitted"))
+    await harness.publish(story.event("cairn.contract.started"))
+    await harness.publish(story.event("cairn.milestone.funded"))
+    await harness.settle(story.contract_id, 3)
+    auth = harness.token(story.marketplace_id)
+
+    async def page(**params: Any) -> list[dict[str, Any]]:
+        response = await harness.http.get(
+            "/v1/deliveries", params={"contract_id": story.contract_id, **params}, headers=auth
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    everything = await page()
+    assert sorted(i["template"] for i in everything) == [
+        "milestone_funded.freelancer",
+        "proposal_accepted.freelancer",
+        "proposal_submitted.customer",
+    ]
+    assert all(i["status"] == "delivered" and i["attempts"] == 1 for i in everything)
+    assert [i["id"] for i in await page(limit=2) + await page(limit=2, offset=2)] == [
+        i["id"] for i in everything
+    ]
+    assert await page(status="failed") == []
+    bad = await harness.http.get("/v1/deliveries", params={"status": "lost"}, headers=auth)
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    anonymous = await harness.http.get("/v1/deliveries")
+    assert anonymous.status_code == 401

@@ -175,6 +175,7 @@ async def list_deliveries(
     contract_id: str | None,
     statuses: Sequence[str],
     limit: int,
+    offset: int = 0,
 ) -> list[EmailDelivery]:
     """A marketplace's deliveries, newest first."""
     query = select(EmailDelivery).where(col(EmailDelivery.marketplace_id) == marketplace_id)
@@ -182,7 +183,11 @@ async def list_deliveries(
         query = query.where(col(EmailDelivery.contract_id) == contract_id)
     if statuses:
         query = query.where(col(EmailDelivery.status).in_(list(statuses)))
-    query = query.order_by(col(EmailDelivery.created_at).desc(), col(EmailDelivery.id)).limit(limit)
+    query = (
+        query.order_by(col(EmailDelivery.created_at).desc(), col(EmailDelivery.id))
+        .offset(offset)
+        .limit(limit)
+    )
     return list((await session.exec(query)).all())
 
 

@@ -109,6 +109,7 @@ async def list_deliveries(
     contract_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[Status | None, Query(description="only deliveries in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DeliveryList:
     """Operators see every email of their own marketplace; ``status=failed`` lists the ones
     that need attention, with the SMTP server's reason."""
@@ -121,6 +122,7 @@ async def list_deliveries(
             contract_id=contract_id,
             statuses=[status] if status else [],
             limit=limit,
+            offset=offset,
         )
     return DeliveryList(items=[DeliveryPublic.of(row) for row in rows])
 
