@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from cairn_chassis.auth import mint_token
 from cairn_chassis.db import Database
 from cairn_chassis.migrations import upgrade
 from cairn_chassis.runtime import ensure_topics
-from cairn_devstack.postgres import create_database
+from cairn_devstack.postgres import create_database, drop_database
 from cairn_devstack.procs import free_port
 from cairn_devstack.testing import StripeServer
 from cairn_payments.adapters.stripe_gateway import StripeGateway
@@ -40,10 +41,13 @@ JWT_SECRET = "payments-test-secret-at-least-32-bytes-long"
 
 
 @pytest.fixture(scope="session")
-def database_url(postgres_admin_url: str) -> str:
-    url = create_database("cairn_payments_test", admin=postgres_admin_url)
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    # One database per test session; the pid keeps concurrent runs on one machine apart.
+    name = f"cairn_payments_test_{os.getpid()}"
+    url = create_database(name, admin=postgres_admin_url)
     upgrade(MIGRATIONS, url)
-    return url
+    yield url
+    drop_database(name, admin=postgres_admin_url)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +68,7 @@ def settings(
         stripe_api_key=stripe_server.api_key,
         stripe_api_base=stripe_server.api_base,
         stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_request_timeout_s=2.0,
+        stripe_request_timeout_s=1.0,
         jwt_secret=JWT_SECRET,
         consumer_backoff_initial_s=0.05,
         consumer_backoff_max_s=0.2,

@@ -25,8 +25,8 @@ from .helpers import Deal, balances_of, escrow_of, onboard_freelancer, save_card
 
 pytestmark = pytest.mark.integration
 
-# Longer than the service's Stripe timeout (2 s in these tests): the client gives up.
-HANG = {"timeout_rate": 1.0, "timeout_seconds": 2.5}
+# Longer than the service's Stripe timeout (1 s in these tests): the client gives up.
+HANG = {"timeout_rate": 1.0, "timeout_seconds": 1.3}
 FAIL = {"error_rate": 1.0}
 
 
@@ -200,3 +200,48 @@ async def test_split_with_its_refund_timing_out_still_adds_up(
         6_000,
     )
     await balances_of(http, settings, deal)
+
+
+async def test_random_timeouts_and_5xx_on_every_call_still_end_in_one_object_each(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deals = [Deal.new(amount=3_000 + i) for i in range(3)]
+    for deal in deals:
+        await save_card(http, settings, deal, stripe_client)
+        account = await onboard_freelancer(http, settings, deal)
+        stripe_server.enable_payouts(account)
+    await asyncio.sleep(0.5)
+    before = stripe_server.stats()
+    stripe_server.set_faults(
+        error_rate=0.2,
+        timeout_rate=0.2,
+        timeout_seconds=2.5,
+        seed=7,
+        paths=["/v1/payment_intents", "/v1/transfers", "/v1/refunds", "/v1/accounts"],
+    )
+
+    for deal in deals:
+        await send(producer, deal.funding_requested())
+    for deal in deals:
+        await payment_events.wait_for(deal.milestone_id, PaymentFunded, timeout=60)
+    release, refund, split = deals
+    await send(producer, release.release_requested())
+    await send(producer, refund.refund_ordered())
+    await send(producer, split.split_ordered(to_freelancer=1_000))
+    await payment_events.wait_for(release.milestone_id, PaymentReleased, timeout=60)
+    await payment_events.wait_for(refund.milestone_id, PaymentRefunded, timeout=60)
+    await payment_events.wait_for(split.milestone_id, PaymentSplitSettled, timeout=60)
+    stripe_server.clear_faults()
+
+    after = stripe_server.stats()
+    assert after["charges"] == before["charges"] + 3
+    assert after["transfers"] == before["transfers"] + 2
+    assert after["refunds"] == before["refunds"] + 2
+    for deal, state in zip(deals, ("released", "refunded", "settled"), strict=True):
+        assert (await escrow_of(http, settings, deal))["state"] == state
+        await balances_of(http, settings, deal)

@@ -203,3 +203,33 @@ async def test_authentication_required_then_completed_by_webhook(
     assert funded.payment_intent_id == action.payment_intent_id
     escrow = await escrow_of(http, settings, deal)
     assert (escrow["state"], escrow["held"]) == ("funded", 3_000)
+
+
+async def test_refund_after_release_reverses_the_transfer_first(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    deal = Deal.new(amount=2_000)
+    funded = await _funded(http, settings, stripe_client, producer, payment_events, deal)
+    account = await onboard_freelancer(http, settings, deal)
+    stripe_server.enable_payouts(account)
+    await _wait_payouts(http, settings, deal)
+    await send(producer, deal.release_requested())
+    released = (await payment_events.wait_for(deal.milestone_id, PaymentReleased))[0]
+    reversals = stripe_server.stats()["reversals"]
+
+    await send(producer, deal.refund_ordered())
+    await payment_events.wait_for(deal.milestone_id, PaymentRefunded)
+
+    transfer = stripe_client.v1.transfers.retrieve(released.transfer_id)
+    assert transfer.amount_reversed == 1_800
+    assert stripe_client.v1.charges.retrieve(funded.charge_id).amount_refunded == 2_000
+    assert stripe_server.stats()["reversals"] == reversals + 1
+    books = await balances_of(http, settings, deal)
+    assert books[f"freelancer_payable:{deal.freelancer_id}"] == 0
+    assert books[f"platform_fees:{deal.marketplace_id}"] == 0
+    assert books[f"refunds:{deal.marketplace_id}"] == 2_000
