@@ -427,3 +427,14 @@ class Api:
         async with self.db.transaction() as session:
             n = (await session.exec(select(func.count()).select_from(OutboxMessage))).one()
         return int(n)
+
+
+def problem(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """Assert ``r`` is a problem+json refusal with ``status`` (and ``code``)."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+    body: dict[str, Any] = r.json()
+    if code is not None:
+        assert body["code"] == code, body
+    assert body["detail"], body
+    return body
