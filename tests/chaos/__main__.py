@@ -1,0 +1,34 @@
+"""``python -m tests.chaos --lifecycles N --seed S``: run the chaos harness, print the
+report, exit non-zero on any violation."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.chaos.harness import run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make chaos")
+    parser.add_argument("--lifecycles", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=12)
+    parser.add_argument("--no-faults", action="store_true", help="the same load, no faults")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where logs go (default: a temporary folder)")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-chaos-"))
+    print(f"chaos: {args.lifecycles} lifecycles, seed {args.seed}; logs in {workdir}",
+          flush=True)
+    report = asyncio.run(run(args.lifecycles, args.seed, concurrency=args.concurrency,
+                             workdir=workdir, faults=not args.no_faults))
+    print(report.render(), flush=True)
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

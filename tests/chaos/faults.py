@@ -1,0 +1,88 @@
+"""What the chaos harness does to the system while lifecycles run."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from cairn_devstack.stack import SERVICES, CairnStack
+from cairn_devstack.testing import MailSinkProcess, StripeServer
+
+from tests.chaos.proxy import CuttableProxy
+
+
+@dataclass
+class FaultInjector:
+    """At random moments: SIGKILL and restart a service process, cut the broker, make the
+    SMTP server answer 4xx or vanish, make a share of Stripe calls time out or 5xx."""
+
+    stack: CairnStack
+    proxy: CuttableProxy
+    mail: MailSinkProcess
+    stripe: StripeServer
+    rng: random.Random
+    mean_interval_s: float = 2.0
+    counts: Counter[str] = field(default_factory=Counter)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Inject faults until ``stopping`` is set, then leave everything healthy."""
+        faults = [self.kill_process, self.kill_process, self.kill_process, self.broker_outage,
+                  self.smtp_tempfail, self.smtp_outage, self.stripe_faults]
+        try:
+            while not stopping.is_set():
+                try:
+                    await asyncio.wait_for(stopping.wait(),
+                                           self.rng.expovariate(1 / self.mean_interval_s))
+                    break
+                except TimeoutError:
+                    pass
+                await self.rng.choice(faults)()
+        finally:
+            await self.heal()
+
+    async def heal(self) -> None:
+        """Every process running, broker reachable, no SMTP or Stripe faults."""
+        await self.proxy.restore()
+        if not self.mail.running:
+            await asyncio.to_thread(self.mail.start)
+        await asyncio.to_thread(self.mail.clear_faults)
+        await asyncio.to_thread(self.stripe.clear_faults)
+        for (service, role), proc in list(self.stack.procs.items()):
+            if proc.poll() is not None:
+                await asyncio.to_thread(self.stack.start, service, role)
+                if role == "api":
+                    await asyncio.to_thread(self.stack.wait_api, service)
+
+    async def kill_process(self) -> None:
+        service, role = self.rng.choice(SERVICES), self.rng.choice(("api", "worker"))
+        self.counts[f"SIGKILL {service} {role}"] += 1
+        await asyncio.to_thread(self.stack.kill, service, role)
+        await asyncio.sleep(self.rng.uniform(0.2, 2.0))
+        await asyncio.to_thread(self.stack.start, service, role)
+        if role == "api":
+            await asyncio.to_thread(self.stack.wait_api, service)
+
+    async def broker_outage(self) -> None:
+        self.counts["broker outage (connections cut)"] += 1
+        await self.proxy.cut()
+        await asyncio.sleep(self.rng.uniform(1.0, 4.0))
+        await self.proxy.restore()
+
+    async def smtp_tempfail(self) -> None:
+        self.counts["SMTP 451 answers"] += 1
+        await asyncio.to_thread(self.mail.set_faults, tempfail_next=self.rng.randint(1, 5))
+
+    async def smtp_outage(self) -> None:
+        self.counts["SMTP server down"] += 1
+        await asyncio.to_thread(self.mail.stop)
+        await asyncio.sleep(self.rng.uniform(1.0, 5.0))
+        await asyncio.to_thread(self.mail.start)
+
+    async def stripe_faults(self) -> None:
+        self.counts["Stripe 5xx/timeouts window"] += 1
+        await asyncio.to_thread(self.stripe.set_faults, error_rate=0.15, timeout_rate=0.1,
+                                timeout_seconds=3, seed=self.rng.randrange(10**6))
+        await asyncio.sleep(self.rng.uniform(2.0, 6.0))
+        await asyncio.to_thread(self.stripe.clear_faults)
