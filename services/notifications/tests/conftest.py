@@ -47,7 +47,20 @@ OPERATORS = "ops-alerts@cairn-ops.example"
 
 
 @pytest.fixture(scope="session")
-def settings(kafka_bootstrap: str, mail_sink: Any) -> Settings:
+def nf_mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """This suite's own SMTP sink (the devstack one, in its own process): other suites on
+    the same broker may also emit emails, and this suite takes its sink down on purpose."""
+    from cairn_devstack.testing import start_mail_sink
+
+    sink = start_mail_sink(tmp_path_factory.mktemp("notifications-mail"))
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(kafka_bootstrap: str, nf_mail_sink: Any) -> Settings:
     """Settings for the shared worker: real PostgreSQL, broker and SMTP sink; fast retries."""
     from cairn_devstack.postgres import create_database
 
@@ -64,8 +77,10 @@ def settings(kafka_bootstrap: str, mail_sink: Any) -> Settings:
         consumer_backoff_initial_s=0.05,
         consumer_backoff_max_s=0.2,
         jwt_secret=JWT_SECRET,
-        smtp_host=mail_sink.smtp_host,
-        smtp_port=mail_sink.smtp_port,
+        smtp_host=nf_mail_sink.smtp_host,
+        smtp_port=nf_mail_sink.smtp_port,
+        # Our own group: a notifications worker of another suite (e2e) may share the broker.
+        consumer_group=f"notifications-test-{uuid.uuid4().hex[:8]}",
         smtp_timeout_s=5,
         frontend_url_pattern="https://app.example/{marketplace_id}/contracts/{contract_id}",
         operator_alert_addresses=[OPERATORS],
@@ -175,7 +190,7 @@ class Harness:
 
 
 @pytest.fixture(scope="session")
-async def harness(settings: Settings, mail_sink: Any) -> AsyncIterator[Harness]:
+async def harness(settings: Settings, nf_mail_sink: Any) -> AsyncIterator[Harness]:
     """The notifications worker running in this process against the real stand-ins."""
     await ensure_topics(
         settings.kafka_bootstrap_servers,
@@ -193,7 +208,7 @@ async def harness(settings: Settings, mail_sink: Any) -> AsyncIterator[Harness]:
     app = api.create(settings, db)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nf")
     try:
-        yield Harness(settings, db, producer, http, mail_sink)
+        yield Harness(settings, db, producer, http, nf_mail_sink)
     finally:
         stopping.set()
         relay.stop()
@@ -218,10 +233,10 @@ def story_factory() -> Any:
 
 
 @pytest.fixture
-def sink_without_faults(mail_sink: Any) -> Iterator[Any]:
+def sink_without_faults(nf_mail_sink: Any) -> Iterator[Any]:
     """The mail sink, up and without faults before and after the test."""
-    mail_sink.start()
-    mail_sink.clear_faults()
-    yield mail_sink
-    mail_sink.start()
-    mail_sink.clear_faults()
+    nf_mail_sink.start()
+    nf_mail_sink.clear_faults()
+    yield nf_mail_sink
+    nf_mail_sink.start()
+    nf_mail_sink.clear_faults()

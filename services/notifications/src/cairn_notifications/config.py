@@ -20,6 +20,10 @@ class Settings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///./.data/notifications.db"
     api_port: int = 8003
 
+    consumer_group: str = Field(
+        "notifications", description="Kafka consumer group of the event consumers."
+    )
+
     # SMTP relay the emails go through (the local aiosmtpd sink by default).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

@@ -37,7 +37,9 @@ def handled_event_types() -> list[type[Event]]:
 
 def build_router(db: Database, settings: Settings, renderer: EmailRenderer) -> EventRouter:
     """One handler for every event type of interest."""
-    router = EventRouter(CONSUMER)
+    # The Kafka group is configurable (a second, isolated deployment or a test run on a
+    # shared broker); the inbox always records events as processed by "notifications".
+    router = EventRouter(settings.consumer_group)
 
     async def handle(envelope: Envelope[Any]) -> None:
         async def effect(session: AsyncSession) -> None:
