@@ -170,3 +170,12 @@ async def balances_of(http: httpx.AsyncClient, settings: Settings, deal: Deal) -
     body = r.json()
     assert body["total"] == 0
     return {b["account"]: b["balance"] for b in body["balances"]}
+
+
+async def report_of(http: httpx.AsyncClient, settings: Settings, deal: Deal) -> dict[str, Any]:
+    """The marketplace's reconciliation report (ledger against Stripe)."""
+    headers = {"Authorization": f"Bearer {deal.token(settings, 'operator')}"}
+    r = await http.get("/v1/reconciliation/report", headers=headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body

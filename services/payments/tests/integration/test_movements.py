@@ -21,7 +21,15 @@ from cairn_schemas.events import (
 )
 
 from .conftest import PaymentEvents, send
-from .helpers import CARD_SCA, Deal, balances_of, escrow_of, onboard_freelancer, save_card
+from .helpers import (
+    CARD_SCA,
+    Deal,
+    balances_of,
+    escrow_of,
+    onboard_freelancer,
+    report_of,
+    save_card,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -88,10 +96,10 @@ async def test_release_pays_the_freelancer_less_the_fee_once(
     books = await balances_of(http, settings, deal)
     assert books[f"platform_fees:{deal.marketplace_id}"] == 1_000
     assert books[f"freelancer_payable:{deal.freelancer_id}"] == 9_000
-    headers = {"Authorization": f"Bearer {deal.token(settings, 'operator')}"}
-    report = (await http.get("/v1/reconciliation/report", headers=headers)).json()
+    report = await report_of(http, settings, deal)
     assert report["ok"] is True, report
     assert report["lines"][0]["stripe_transferred"] == 9_000
+    assert report["totals"]["USD"] == {"ledger_net": 1_000, "stripe_balance_net": 1_000}
 
 
 async def test_refund_gives_everything_back_once(
@@ -150,6 +158,9 @@ async def test_split_transfers_one_part_and_refunds_the_rest_exactly(
     escrow = await escrow_of(http, settings, deal)
     assert (escrow["state"], escrow["held"]) == ("settled", 0)
     await balances_of(http, settings, deal)
+    report = await report_of(http, settings, deal)
+    assert report["ok"] is True, report
+    assert report["lines"][0]["stripe_balance_net"] == 600
 
 
 async def test_release_waits_for_payouts_then_happens_when_the_account_is_ready(
@@ -233,3 +244,5 @@ async def test_refund_after_release_reverses_the_transfer_first(
     assert books[f"freelancer_payable:{deal.freelancer_id}"] == 0
     assert books[f"platform_fees:{deal.marketplace_id}"] == 0
     assert books[f"refunds:{deal.marketplace_id}"] == 2_000
+    report = await report_of(http, settings, deal)
+    assert report["ok"] is True, report

@@ -160,6 +160,9 @@ class ReportLinePublic(BaseModel):
     stripe_refunded: int | None
     ledger_transferred: int
     stripe_transferred: int | None
+    ledger_net: int
+    stripe_balance_net: int | None
+    balance_transactions: list[str]
     problems: list[str]
 
 
@@ -168,6 +171,7 @@ class ReportPublic(BaseModel):
 
     marketplace_id: str
     ok: bool
+    totals: dict[str, dict[str, int]]
     lines: list[ReportLinePublic]
 
 
@@ -181,5 +185,6 @@ async def reconciliation(ctx: ContextDep, who: CurrentPrincipal) -> ReportPublic
     return ReportPublic(
         marketplace_id=found.marketplace_id,
         ok=found.ok,
+        totals=found.totals(),
         lines=[ReportLinePublic(**vars(line)) for line in found.lines],
     )
