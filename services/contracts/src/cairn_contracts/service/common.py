@@ -128,9 +128,15 @@ async def load_milestone(
     if m is None:
         raise NotFound("milestone.not_found", "No such milestone.")
     contract = await load_contract(session, caller, m.contract_id, lock=True)
+    # populate_existing: the session already holds the unlocked read above; without it the
+    # locked read would hand back that (possibly stale) object instead of the row as
+    # committed by whoever held the lock before us.
     m = (
         await session.exec(
-            select(MilestoneRow).where(MilestoneRow.id == milestone_id).with_for_update()
+            select(MilestoneRow)
+            .where(MilestoneRow.id == milestone_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).one()
     return contract, m
