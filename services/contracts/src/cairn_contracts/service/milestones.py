@@ -385,6 +385,7 @@ async def release(
     async with db.transaction() as session:
         contract, m = await load_milestone(session, caller, milestone_id)
         previous = _apply(contract, m, command, caller)
+        m.refund_requested = False  # releasing answers any open refund request
         trigger: Literal["customer", "auto_release"] = (
             "auto_release" if command == Command.AUTO_RELEASE else "customer"
         )
@@ -523,6 +524,7 @@ async def holding_limit(db: Database, caller: Caller, milestone_id: str) -> Mile
     async with db.transaction() as session:
         contract, m = await load_milestone(session, caller, milestone_id)
         previous = _apply(contract, m, Command.HOLDING_LIMIT, caller)
+        m.refund_requested = False  # the fallback settles any open refund request
         event: Event = (
             _release_requested(contract, m, caller, "holding_limit")
             if m.state == "releasing"
