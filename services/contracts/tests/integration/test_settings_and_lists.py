@@ -1,0 +1,181 @@
+"""Marketplace settings (refusals, versions, contracts pinned to theirs), the list
+endpoints, Idempotency-Key replays and concurrent commands."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from .helpers import Api, problem, settings_body, uid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("combination", "words"),
+    [
+        ({"skip_freelancer_approval": True}, "only apply when customers create"),
+        ({"charge_on_freelancer_approval": True}, "only apply when customers create"),
+        (
+            {
+                "milestone_creator": "customer",
+                "skip_freelancer_approval": True,
+                "charge_on_freelancer_approval": True,
+            },
+            "cannot be combined with skip_freelancer_approval",
+        ),
+    ],
+)
+async def test_senseless_settings_are_refused_with_a_clear_message(
+    api: Api, combination: dict[str, object], words: str
+) -> None:
+    operator = api.user("operator", uid("mkt"))
+    body = problem(await api.put_settings(operator, **combination), 422, "request.invalid")
+    assert words in body["detail"]
+    problem(
+        await api.get(operator, f"/v1/marketplaces/{operator.marketplace}/settings"),
+        404,
+        "marketplace.not_found",
+    )
+
+
+async def test_settings_are_versioned_and_published(api: Api) -> None:
+    operator = api.user("operator", uid("mkt"))
+    first = await api.put_settings(operator)
+    assert first.json()["version"] == 1
+    assert (await api.put_settings(operator)).json()["version"] == 1  # unchanged: no version
+    second = await api.put_settings(operator, platform_fee_bps=500)
+    assert second.json()["version"] == 2
+    current = await api.get(operator, f"/v1/marketplaces/{operator.marketplace}/settings")
+    assert (current.json()["version"], current.json()["settings"]["platform_fee_bps"]) == (2, 500)
+    published = await api.events(operator.marketplace, "marketplace.settings_changed")
+    assert [e["version"] for e in published] == [1, 2]
+    customer = api.user("customer", operator.marketplace)
+    problem(
+        await api.client.put(
+            f"/v1/marketplaces/{operator.marketplace}/settings",
+            json=settings_body(),
+            headers=customer.headers,
+        ),
+        403,
+        "actor.wrong_role",
+    )
+
+
+async def test_a_contract_keeps_the_settings_version_it_started_with(api: Api) -> None:
+    old = await api.deal(milestone_creator="customer", platform_fee_bps=300)
+    r = await api.put_settings(old.operator, milestone_creator="freelancer", platform_fee_bps=900)
+    assert r.json()["version"] == 2
+    new = await api.proposal(old.operator)
+    assert (old.settings_version, new.settings_version) == (1, 2)
+    got = await api.get(old.customer, f"/v1/contracts/{old.contract_id}")
+    assert got.json()["settings_version"] == 1
+
+    # The old contract still has customers create tasks, at the old fee...
+    task = (await old.create(old.customer)).json()
+    assert task["state"] == "draft"
+    await old.ready_to_pay(task["id"])
+    await old.act(old.customer, task["id"], "pay")
+    (funding,) = await old.events("milestone.funding_requested")
+    assert funding["platform_fee_bps"] == 300
+    (started,) = await old.events("contract.started")
+    assert started["settings_version"] == 1
+    # ...while the new one follows the new settings.
+    problem(await new.create(new.customer), 409, "setting.customer_cannot_create")
+    assert (await new.create(new.freelancer)).json()["state"] == "approved"
+
+
+async def test_each_party_lists_its_own_contracts_by_status_with_pagination(api: Api) -> None:
+    first = await api.deal()
+    operator = first.operator
+    customer = first.customer
+    # Two more proposals to the same customer's job, from other freelancers.
+    others = []
+    for _ in range(2):
+        freelancer = api.user("freelancer", first.marketplace)
+        r = await api.post(freelancer, f"/v1/jobs/{first.job_id}/proposals", {"cover_letter": "Me"})
+        others.append(r.json()["id"])
+    stranger = await api.proposal(operator)  # another customer's job
+    await first.accept()
+    await stranger.accept()
+
+    async def ids(user: object, **params: object) -> list[str]:
+        r = await api.get(user, "/v1/contracts", **params)  # type: ignore[arg-type]
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["items"]]
+
+    assert await ids(customer, status="live") == [first.contract_id]
+    assert sorted(await ids(customer, status="proposal")) == sorted(others)
+    assert await ids(customer, status="ended") == []
+    assert await ids(first.freelancer, status="live") == [first.contract_id]
+    assert await ids(first.freelancer, status="proposal") == []
+    assert sorted(await ids(operator, status="live")) == sorted(
+        [first.contract_id, stranger.contract_id]
+    )
+    proposals = await api.get(customer, f"/v1/jobs/{first.job_id}/proposals")
+    assert sorted(c["id"] for c in proposals.json()) == sorted(others)
+    problem(
+        await api.get(stranger.customer, f"/v1/jobs/{first.job_id}/proposals"),
+        404,
+        "job.not_found",
+    )
+
+    page1 = (await api.get(customer, "/v1/contracts", limit=2)).json()
+    assert (len(page1["items"]), page1["next_offset"]) == (2, 2)
+    page2 = (await api.get(customer, "/v1/contracts", limit=2, offset=2)).json()
+    assert (len(page2["items"]), page2["next_offset"]) == (1, None)
+    seen = [c["id"] for c in page1["items"] + page2["items"]]
+    assert sorted(seen) == sorted([first.contract_id, *others])
+    problem(await api.get(customer, "/v1/contracts", limit=0), 422)
+    problem(await api.get(customer, "/v1/contracts", status="bogus"), 422)
+
+    await api.post(first.customer, f"/v1/contracts/{first.contract_id}/end")
+    assert await ids(customer, status="ended") == [first.contract_id]
+    assert await ids(first.freelancer, status="ended") == [first.contract_id]
+
+
+async def test_an_idempotency_key_replays_the_first_response_without_a_second_effect(
+    api: Api,
+) -> None:
+    deal = await api.deal()
+    await deal.accept()
+    path = f"/v1/contracts/{deal.contract_id}/milestones"
+    body = {"title": "Logo", "amount": 10_00}
+    key = {"Idempotency-Key": uid("key")}
+    first = await api.post(deal.freelancer, path, body, key)
+    again = await api.post(deal.freelancer, path, body, key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(await deal.events("milestone.created")) == 1
+    problem(
+        await api.post(deal.freelancer, path, {**body, "amount": 11_00}, key),
+        422,
+        "idempotency.key_reused",
+    )
+    # Another caller's identical key is theirs alone.
+    other = await api.post(deal.customer, path, body, key)
+    problem(other, 409, "setting.customer_cannot_create")
+
+    milestone_id = first.json()["id"]
+    pay_key = {"Idempotency-Key": uid("pay")}
+    paid = await api.post(deal.customer, f"/v1/milestones/{milestone_id}/pay", None, pay_key)
+    replay = await api.post(deal.customer, f"/v1/milestones/{milestone_id}/pay", None, pay_key)
+    assert (paid.status_code, replay.status_code) == (200, 200)
+    assert replay.json()["funding_attempt"] == 1
+    assert len(await deal.events("milestone.funding_requested")) == 1
+
+
+async def test_a_double_click_pays_once(api: Api) -> None:
+    deal = await api.deal()
+    milestone_id = await deal.ready_to_pay()
+    results = await asyncio.gather(
+        *(deal.act(deal.customer, milestone_id, "pay") for _ in range(3))
+    )
+    assert sorted(r.status_code for r in results) == [200, 409, 409]
+    for r in results:
+        if r.status_code == 409:
+            problem(r, 409, "milestone.already_paid")
+    (funding,) = await deal.events("milestone.funding_requested")
+    assert funding["attempt"] == 1
