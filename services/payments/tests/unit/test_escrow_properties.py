@@ -121,4 +121,4 @@ class EscrowBooks(RuleBasedStateMachine):
 
 
 TestEscrowBooks = EscrowBooks.TestCase
-TestEscrowBooks.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+TestEscrowBooks.settings = settings(max_examples=200, stateful_step_count=30, deadline=None)

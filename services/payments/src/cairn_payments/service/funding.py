@@ -117,8 +117,11 @@ async def charge_now(
     *,
     payment_method_id: str | None,
     lookup_first: bool,
+    reconciling: bool = False,
 ) -> None:
-    """Make (or, when reconciling, first look up) the charge of the current attempt."""
+    """Make (or, when reconciling, first look up) the charge of the current attempt.
+
+    ``reconciling``: this is the reconciler's retry, so the reconciling notice went out."""
     key = charge_key(escrow.milestone_id, escrow.attempt)
     profile = await repo.get_profile(session, escrow.marketplace_id, escrow.customer_id, "customer")
     pm = payment_method_id or (profile.default_payment_method_id if profile else None)
@@ -165,7 +168,7 @@ async def charge_now(
         await save(session, row, escrow, events=[failed_event(escrow, reason, exc.code, None)])
         return
     except StripeUnknownOutcome as exc:
-        news = escrow.state != "reconciling"
+        news = not reconciling
         escrow.to_reconciling("charge")
         row.last_error = exc.message
         await repo.finish_operation(session, key, "unknown", error=exc.message)

@@ -293,21 +293,29 @@ async def drive(
     escrow: Escrow,
     *,
     lookup_first: bool,
+    reconciling: bool = False,
 ) -> None:
-    """Carry ``escrow.operation`` as far as it goes; an unknown outcome → reconciling."""
+    """Carry ``escrow.operation`` as far as it goes; an unknown outcome → reconciling
+    (announced unless ``reconciling``: the reconciler's own retry)."""
     operation: Operation | None = escrow.operation
     if operation is None:
         return
     if operation == "charge":
         await funding.charge_now(
-            ctx, session, row, escrow, payment_method_id=None, lookup_first=lookup_first
+            ctx,
+            session,
+            row,
+            escrow,
+            payment_method_id=None,
+            lookup_first=lookup_first,
+            reconciling=reconciling,
         )
         return
     progress = _Progress()
     try:
         await _DRIVERS[operation](ctx, session, row, escrow, lookup_first, progress)
     except StripeUnknownOutcome as exc:
-        news = escrow.state != "reconciling"
+        news = not reconciling
         escrow.to_reconciling(operation)
         row.last_error = exc.message
         if news:

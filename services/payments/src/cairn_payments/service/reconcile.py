@@ -34,7 +34,7 @@ async def settle(ctx: PaymentsContext, milestone_id: str) -> str | None:
             return row.state if row else None
         escrow = repo.to_domain(row)
         escrow.resume()
-        await movements.drive(ctx, session, row, escrow, lookup_first=True)
+        await movements.drive(ctx, session, row, escrow, lookup_first=True, reconciling=True)
         log.info("reconcile.settled", milestone_id=milestone_id, state=row.state)
         return row.state
 

@@ -1,0 +1,306 @@
+"""The use cases on an SQLite database and a fake Stripe: which calls are made, in which
+order, and what an unknown outcome leads to."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from cairn_chassis.db import Database
+from cairn_chassis.outbox import OutboxMessage
+from cairn_payments.adapters import repository as repo
+from cairn_payments.adapters.stripe_gateway import (
+    ChargeResult,
+    StripeDeclined,
+    StripeGateway,
+    StripeRefused,
+    StripeUnknownOutcome,
+)
+from cairn_payments.adapters.tables import PaymentProfile
+from cairn_payments.config import Settings
+from cairn_payments.service import funding, movements, reconcile
+from cairn_payments.service.context import PaymentsContext
+from cairn_schemas.base import Actor, Event
+from cairn_schemas.cloudevents import Envelope
+from cairn_schemas.events import (
+    MilestoneFundingRequested,
+    MilestoneReleaseRequested,
+)
+from sqlmodel import SQLModel, select
+
+
+class FakeStripe:
+    """Records calls; ``fail_next`` makes the next call of a kind raise."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+        self.fail_next: dict[str, Exception] = {}
+        self.charges: dict[str, ChargeResult] = {}  # by idempotency key
+        self.transfers: dict[str, str] = {}
+        self.charge_result = "succeeded"
+
+    def _maybe_fail(self, kind: str) -> None:
+        if kind in self.fail_next:
+            raise self.fail_next.pop(kind)
+
+    async def charge(self, *, key: str, metadata: Any, **_: Any) -> ChargeResult:
+        self.calls.append(("charge", key))
+        created = key in self.charges
+        if not created:
+            n = len(self.charges) + 1
+            self.charges[key] = ChargeResult(
+                status=self.charge_result,  # type: ignore[arg-type]
+                payment_intent_id=f"pi_{n}",
+                charge_id=f"ch_{n}",
+                client_secret=f"pi_{n}_secret",
+                failure_code="card_declined" if self.charge_result == "failed" else None,
+            )
+        self.last_metadata = dict(metadata)
+        self._maybe_fail("charge")  # an unknown outcome *after* Stripe did it
+        return self.charges[key]
+
+    async def find_charge(self, *, milestone_id: str, attempt: int, **_: Any) -> Any:
+        self.calls.append(("find_charge", milestone_id))
+        self._maybe_fail("find_charge")
+        return next(
+            (c for k, c in self.charges.items() if k.endswith(f"{milestone_id}:{attempt}")), None
+        )
+
+    async def transfer(self, *, key: str, amount: int, **_: Any) -> str:
+        self.calls.append(("transfer", key))
+        self._maybe_fail("transfer_before")
+        self.transfers.setdefault(key, f"tr_{len(self.transfers) + 1}")
+        self._maybe_fail("transfer")
+        return self.transfers[key]
+
+    async def find_transfer(self, *, transfer_group: str, **_: Any) -> str | None:
+        self.calls.append(("find_transfer", transfer_group))
+        return next((t for k, t in self.transfers.items() if transfer_group in k), None)
+
+    async def payouts_enabled(self, account_id: str) -> bool:
+        self.calls.append(("payouts_enabled", account_id))
+        return False
+
+
+@pytest.fixture
+async def ctx(tmp_path: Path) -> AsyncIterator[PaymentsContext]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    settings = Settings(database_url=db.url, jwt_secret="x" * 32)
+    yield PaymentsContext(settings, db, cast(StripeGateway, FakeStripe()))
+    await db.dispose()
+
+
+def fake(ctx: PaymentsContext) -> FakeStripe:
+    return cast(FakeStripe, ctx.gateway)
+
+
+MILESTONE = {
+    "marketplace_id": "mkt",
+    "contract_id": "ctr",
+    "milestone_id": "mst",
+    "title": "Wireframes",
+    "amount": 10_000,
+    "currency": "EUR",
+    "version": 1,
+    "state": "funding",
+    "actor": Actor(user_id="cu", role="customer"),
+}
+
+
+def envelope(event: Event) -> Envelope[Any]:
+    return Envelope(
+        id=str(uuid.uuid4()),
+        type=event.event_type,
+        source="/test",
+        time=datetime.now(UTC),
+        subject=None,
+        event=event,
+    )
+
+
+def funding_requested(attempt: int = 1) -> MilestoneFundingRequested:
+    return MilestoneFundingRequested(
+        **MILESTONE,
+        customer_id="cu",
+        freelancer_id="fr",
+        platform_fee_bps=1_000,
+        attempt=attempt,
+    )
+
+
+async def with_card(ctx: PaymentsContext, *, freelancer_ready: bool = True) -> None:
+    async with ctx.db.transaction() as s:
+        s.add(
+            PaymentProfile(
+                marketplace_id="mkt",
+                user_id="cu",
+                kind="customer",
+                stripe_customer_id="cus_1",
+                default_payment_method_id="pm_1",
+            )
+        )
+        s.add(
+            PaymentProfile(
+                marketplace_id="mkt",
+                user_id="fr",
+                kind="freelancer",
+                stripe_account_id="acct_1",
+                payouts_enabled=freelancer_ready,
+            )
+        )
+
+
+async def published(ctx: PaymentsContext) -> list[str]:
+    async with ctx.db.transaction() as s:
+        rows = (await s.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[arg-type]
+        return [r.event_type for r in rows]
+
+
+async def state(ctx: PaymentsContext) -> str:
+    async with ctx.db.transaction() as s:
+        row = await repo.get_escrow(s, "mst")
+        assert row is not None
+        return row.state
+
+
+async def test_the_idempotency_key_is_stored_before_the_charge(ctx: PaymentsContext) -> None:
+    await with_card(ctx)
+    stored_before: list[bool] = []
+    original = FakeStripe.charge
+
+    async def charge_checking_key(self: FakeStripe, **kw: Any) -> ChargeResult:
+        # A second connection sees only committed rows (SQLite's writer lock is held).
+        path = ctx.db.url.split(":///", 1)[1]
+        with sqlite3.connect(path) as conn:
+            found = conn.execute(
+                "SELECT status FROM stripe_operations WHERE idempotency_key = ?", (kw["key"],)
+            ).fetchall()
+        stored_before.append(found == [("started",)])
+        return await original(self, **kw)
+
+    fake(ctx).charge = charge_checking_key.__get__(fake(ctx))  # type: ignore[method-assign]
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    assert stored_before == [True]
+    assert fake(ctx).last_metadata["milestone_id"] == "mst"
+    assert await published(ctx) == ["cairn.payment.funded"]
+
+
+async def test_a_redelivered_funding_request_does_not_call_stripe_again(
+    ctx: PaymentsContext,
+) -> None:
+    await with_card(ctx)
+    env = envelope(funding_requested())
+    assert await funding.fund_milestone(ctx, env) is True
+    assert await funding.fund_milestone(ctx, env) is False
+    await funding.fund_milestone(ctx, envelope(funding_requested()))  # same attempt, new id
+    assert [c for c, _ in fake(ctx).calls] == ["charge"]
+
+
+async def test_unknown_charge_outcome_is_looked_up_not_repeated(ctx: PaymentsContext) -> None:
+    await with_card(ctx)
+    fake(ctx).fail_next["charge"] = StripeUnknownOutcome("timed out")
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    assert await state(ctx) == "reconciling"
+    assert await published(ctx) == ["cairn.payment.reconciling"]
+
+    await reconcile.sweep(ctx)
+
+    assert [c for c, _ in fake(ctx).calls] == ["charge", "find_charge"]
+    assert await state(ctx) == "funded"
+    assert await published(ctx) == ["cairn.payment.reconciling", "cairn.payment.funded"]
+
+
+async def test_reconciler_reissues_with_the_same_key_only_when_stripe_has_nothing(
+    ctx: PaymentsContext,
+) -> None:
+    await with_card(ctx)
+    fake(ctx).fail_next["charge"] = StripeUnknownOutcome("502")
+    fake(ctx).charges.clear()
+    original = FakeStripe.charge
+
+    async def lost_request(self: FakeStripe, **kw: Any) -> ChargeResult:
+        self.calls.append(("charge", kw["key"]))
+        raise self.fail_next.pop("charge")
+
+    fake(ctx).charge = lost_request.__get__(fake(ctx))  # type: ignore[method-assign]
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    fake(ctx).charge = original.__get__(fake(ctx))  # type: ignore[method-assign]
+
+    await reconcile.sweep(ctx)
+
+    keys = [k for c, k in fake(ctx).calls if c == "charge"]
+    assert [c for c, _ in fake(ctx).calls] == ["charge", "find_charge", "charge"]
+    assert keys[0] == keys[1]
+    assert await state(ctx) == "funded"
+
+
+async def test_lookup_failing_again_stays_reconciling_without_a_second_notice(
+    ctx: PaymentsContext,
+) -> None:
+    await with_card(ctx)
+    fake(ctx).fail_next["charge"] = StripeUnknownOutcome("timeout")
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    fake(ctx).fail_next["find_charge"] = StripeUnknownOutcome("timeout again")
+    await reconcile.sweep(ctx)
+    assert await state(ctx) == "reconciling"
+    assert await published(ctx) == ["cairn.payment.reconciling"]
+
+
+async def test_a_decline_is_reported_and_a_new_attempt_may_follow(ctx: PaymentsContext) -> None:
+    await with_card(ctx)
+    fake(ctx).charge_result = "failed"
+    await funding.fund_milestone(ctx, envelope(funding_requested(attempt=1)))
+    assert await state(ctx) == "failed"
+    fake(ctx).charge_result = "succeeded"
+    await funding.fund_milestone(ctx, envelope(funding_requested(attempt=2)))
+    assert await state(ctx) == "funded"
+    keys = [k for c, k in fake(ctx).calls if c == "charge"]
+    assert keys[0] != keys[1]
+    assert await published(ctx) == ["cairn.payment.failed", "cairn.payment.funded"]
+
+
+def release_requested() -> MilestoneReleaseRequested:
+    return MilestoneReleaseRequested(
+        **{**MILESTONE, "state": "releasing"},
+        trigger="customer",
+        platform_fee_bps=1_000,
+        freelancer_id="fr",
+    )
+
+
+async def test_release_refused_by_stripe_waits_for_payouts(ctx: PaymentsContext) -> None:
+    await with_card(ctx)
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    fake(ctx).fail_next["transfer_before"] = StripeRefused("account cannot receive transfers")
+    await movements.release_milestone(ctx, envelope(release_requested()))
+    assert await state(ctx) == "release_pending"
+    assert (await published(ctx))[-1] == "cairn.payment.release_pending"
+
+
+async def test_release_unknown_outcome_then_found_by_transfer_group(ctx: PaymentsContext) -> None:
+    await with_card(ctx)
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    fake(ctx).fail_next["transfer"] = StripeUnknownOutcome("timeout after transfer")
+    await movements.release_milestone(ctx, envelope(release_requested()))
+    assert await state(ctx) == "reconciling"
+    await reconcile.sweep(ctx)
+    assert await state(ctx) == "released"
+    transfers = [c for c, _ in fake(ctx).calls if c in ("transfer", "find_transfer")]
+    assert transfers == ["transfer", "find_transfer"]
+    async with ctx.db.transaction() as s:
+        books = dict(((a, b) for a, _, b in await repo.balances(s, marketplace_id="mkt")))
+    assert books["escrow:mst"] == 0
+    assert books["freelancer_payable:fr"] == 9_000
+    assert sum(books.values()) == 0
+
+
+async def test_a_declined_card_error_carries_a_customer_sentence() -> None:
+    err = StripeDeclined("Your card was declined.", code="card_declined")
+    assert "declined" in err.message
