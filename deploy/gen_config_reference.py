@@ -32,6 +32,66 @@ BEGIN = "<!-- BEGIN GENERATED: configuration reference (deploy/gen_config_refere
 END = "<!-- END GENERATED: configuration reference -->"
 SERVICES = ("contracts", "payments", "notifications")
 
+# Settings the base leaves unset on purpose: the default (unset) is right, and an empty
+# ConfigMap entry would not mean the same thing. deploy/tests/test_wiring.py holds the base
+# to this list.
+NOT_SET = {
+    "CAIRN_JWT_PRIVATE_KEY": "only `dev-token` mints tokens; the services verify with the "
+    "secret or the public key",
+    "CAIRN_JWT_AUDIENCE": "unset = not checked; an empty value would demand aud = ''",
+    "CAIRN_JWT_ISSUER": "unset = not checked; an empty value would demand iss = ''",
+    "NOTIFICATIONS_SMTP_STARTTLS": "unset = STARTTLS whenever the relay offers it; an empty "
+    "value is not a boolean",
+    "NOTIFICATIONS_SMTP_CERT_BUNDLE": "unset = the image's CA store; for a private CA, mount "
+    "its file and name it in an overlay",
+    "NOTIFICATIONS_DEFAULT_LOGO_URL": "unset = no logo; an empty URL would render a broken image",
+}
+
+# What a setting means, for fields whose class gives neither a description nor a comment.
+# (A description in the settings class wins; prefer adding one there.)
+NOTES = {
+    "service_name": "Name in logs and the Kafka client id.",
+    "database_url": "SQLAlchemy async URL of the service's own database, "
+    "`postgresql+asyncpg://user:password@host:5432/db`.",
+    "database_pool_size": "Database connections per process.",
+    "kafka_bootstrap_servers": "Kafka brokers, `host:port[,host:port]`.",
+    "kafka_session_timeout_ms": "Consumer group session timeout.",
+    "kafka_heartbeat_interval_ms": "Consumer heartbeat interval (below a third of the session "
+    "timeout).",
+    "kafka_max_poll_records": "Records fetched per poll.",
+    "jwt_secret": "HS256 key that verifies bearer tokens.",
+    "jwt_public_key": "RS256 public key (PEM) that verifies bearer tokens; wins over the secret.",
+    "jwt_private_key": "RS256 private key; only `dev-token` uses it.",
+    "jwt_audience": "Required `aud` claim; unset = not checked.",
+    "jwt_issuer": "Required `iss` claim; unset = not checked.",
+    "log_level": "Log level.",
+    "log_json": "One JSON object per log line.",
+    "api_host": "Interface the API listens on.",
+    "api_port": "Port the API listens on.",
+    "consumer_backoff_initial_s": "First pause between in-process retries of an event.",
+    "consumer_backoff_max_s": "Longest pause between in-process retries of an event.",
+    "outbox_batch_size": "Outbox rows a relay claims at once.",
+    "outbox_poll_interval_s": "How often an idle outbox relay looks for new rows.",
+    "timer_poll_interval_s": "How often the worker looks for due timers.",
+    "page_size_max": "Largest page a list endpoint returns.",
+    "stripe_api_base": "Stripe API base URL; unset or empty = Stripe itself (with a real key).",
+    "stripe_webhook_secret": "Signing secret of the Stripe webhook endpoint (`whsec_…`).",
+    "stripe_webhook_tolerance_s": "Oldest webhook signature timestamp accepted.",
+    "stripe_request_timeout_s": "Timeout of one Stripe request.",
+    "reconcile_interval_s": "How often the reconciler settles escrows in `reconciling`.",
+    "webhook_poll_interval_s": "How often the worker picks up stored Stripe webhooks.",
+    "smtp_port": "SMTP relay port (587 submission, 465 SMTPS, 25).",
+    "smtp_username": "SMTP login; unset = no authentication.",
+    "smtp_password": "SMTP password.",
+    "default_from_address": "Sender address until a marketplace's branding arrives.",
+    "default_support_address": "Support address until a marketplace's branding arrives.",
+    "default_accent_colour": "Accent colour until a marketplace's branding arrives.",
+    "default_logo_url": "Logo until a marketplace's branding arrives.",
+    "delivery_backoff_initial_s": "First pause before an email is retried.",
+    "delivery_backoff_max_s": "Longest pause between retries of an email.",
+    "delivery_poll_interval_s": "How often the sender looks for due emails.",
+}
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -115,7 +175,7 @@ def settings_of(service: str) -> list[Setting]:
     out = []
     for name, field in cls.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        meaning = field.description or comments.get(name, "")
+        meaning = field.description or comments.get(name) or NOTES.get(name, "")
         out.append(
             Setting(
                 env=_env_name(cls, name, field.validation_alias),
@@ -158,30 +218,35 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _table(rows: list[Setting], where: dict[str, str]) -> list[str]:
+    out = ["| variable | type | default | set in the base | meaning |", "|---|---|---|---|---|"]
+    for s in rows:
+        default = f"`{s.default}`" if s.default not in ("unset", "empty") else s.default
+        place = where.get(s.env) or (f"unset: {NOT_SET[s.env]}" if s.env in NOT_SET else "—")
+        out.append(
+            f"| `{s.env}` | {_cell(s.type)} | {_cell(default)} | {_cell(place)} "
+            f"| {_cell(s.meaning)} |"
+        )
+    return out
+
+
 def render() -> str:
     """The generated section (between the markers)."""
     parts = [
         BEGIN,
         "",
-        "Every variable each service reads, from its settings class. *Set in* says where the",
-        "Kustomize base puts it; \u201cdefault\u201d means the base leaves it unset and the",
-        "default applies. `CAIRN_*` names are shared by all three services.",
+        "Every variable each service reads, from its settings class; *set in the base* says",
+        "which ConfigMap or Secret provides it.",
+        "",
+        "#### Shared by all three services (`CAIRN_*`)",
+        "",
     ]
+    shared = [s for s in settings_of(SERVICES[0]) if s.env.startswith("CAIRN_")]
+    parts += _table(shared, deploy_sources(SERVICES[0]))
     for service in SERVICES:
-        where = deploy_sources(service)
-        parts += [
-            "",
-            f"#### {service}",
-            "",
-            "| variable | type | default | set in | meaning |",
-            "|---|---|---|---|---|",
-        ]
-        for s in settings_of(service):
-            default = f"`{s.default}`" if s.default not in ("unset", "empty") else s.default
-            parts.append(
-                f"| `{s.env}` | {_cell(s.type)} | {_cell(default)} | "
-                f"{where.get(s.env, 'default')} | {_cell(s.meaning)} |"
-            )
+        own = [s for s in settings_of(service) if not s.env.startswith("CAIRN_")]
+        parts += ["", f"#### {service}", ""]
+        parts += _table(own, deploy_sources(service))
     parts += ["", END]
     return "\n".join(parts)
 

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy_support import OVERLAYS, Rendered, render  # noqa: E402
+from deploy_support import OVERLAYS, Rendered, render
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +19,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     """Every overlay and the base, rendered once per session."""
     folder = tmp_path_factory.mktemp("rendered")
     targets = {name: f"overlays/{name}" for name in OVERLAYS} | {"base": "base"}
-    return {
-        name: render(target, folder / f"{name}.yaml") for name, target in targets.items()
-    }
+    return {name: render(target, folder / f"{name}.yaml") for name, target in targets.items()}
 
 
 @pytest.fixture(params=OVERLAYS)

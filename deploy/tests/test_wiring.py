@@ -21,22 +21,8 @@ from cairn_schemas import topics
 from cairn_schemas.registry import EVENT_TYPES
 from deploy_support import ROOT, SERVICES, Rendered
 from faststream.kafka import KafkaBroker
-from gen_config_reference import deploy_sources, settings_class, settings_of
+from gen_config_reference import NOT_SET, deploy_sources, settings_class, settings_of
 
-# Settings the base leaves unset on purpose; the default (unset) is the right value and an
-# empty ConfigMap entry would not mean the same thing.
-NOT_SET = {
-    "CAIRN_JWT_PRIVATE_KEY": "only `dev-token` mints tokens; services verify with the "
-    "secret or the public key",
-    "CAIRN_JWT_AUDIENCE": "unset = not checked; an empty value would demand aud == ''",
-    "CAIRN_JWT_ISSUER": "unset = not checked; an empty value would demand iss == ''",
-    "NOTIFICATIONS_SMTP_STARTTLS": "unset = STARTTLS whenever the relay offers it; an "
-    "empty value is not a boolean",
-    "NOTIFICATIONS_SMTP_CERT_BUNDLE": "unset = the image's CA store; a private CA's file "
-    "is mounted and named in an overlay",
-    "NOTIFICATIONS_DEFAULT_LOGO_URL": "unset = no logo; an empty URL would render a "
-    "broken image",
-}
 # In the base for the Kafka authentication the services do not read yet (docs, Known gaps).
 PENDING = {
     "CAIRN_KAFKA_SECURITY_PROTOCOL",
@@ -124,7 +110,8 @@ def test_every_topic_is_a_kafka_topic_and_no_other(rendered: dict[str, Rendered]
             else:
                 assert int(spec["config"]["retention.ms"]) >= 7 * 24 * 3600 * 1000, name
     for spec in kafka_topics(rendered["base"]).values():
-        assert spec["replicas"] == 3 and spec["config"]["min.insync.replicas"] == "2"
+        assert spec["replicas"] == 3
+        assert spec["config"]["min.insync.replicas"] == "2"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -135,7 +122,9 @@ def test_each_service_may_use_exactly_its_own_topics(
         granted = acls(r, service)
         declared = set(kafka_topics(r))
         reads = {name for (kind, name), ops in granted.items() if kind == "topic" and "Read" in ops}
-        writes = {name for (kind, name), ops in granted.items() if kind == "topic" and "Write" in ops}
+        writes = {
+            name for (kind, name), ops in granted.items() if kind == "topic" and "Write" in ops
+        }
         assert reads == subscribed(service), r.name
         assert writes == published(service), r.name
         assert (reads | writes) <= declared
@@ -162,9 +151,7 @@ def test_workers_scale_on_their_lag_never_past_the_partitions(
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_setting_has_its_place_in_the_base(service: str) -> None:
     where = deploy_sources(service)
-    missing = [
-        s.env for s in settings_of(service) if s.env not in where and s.env not in NOT_SET
-    ]
+    missing = [s.env for s in settings_of(service) if s.env not in where and s.env not in NOT_SET]
     assert not missing, f"{service} reads settings the base neither sets nor explains: {missing}"
     read = {s.env for s in settings_of(service)}
     unknown = set(where) - read - PENDING
@@ -190,7 +177,8 @@ def test_the_base_values_are_accepted_by_the_settings_class(
         monkeypatch.setenv("PAYMENTS_STRIPE_API_KEY", "sk_live_from_the_secret")
         monkeypatch.setenv("PAYMENTS_STRIPE_WEBHOOK_SECRET", "whsec_from_the_secret")
     settings: Any = settings_class(service)()
-    assert settings.api_host == "0.0.0.0" and settings.api_port == 8000
+    assert settings.api_host == "0.0.0.0"
+    assert settings.api_port == 8000
     assert settings.kafka_enable_idempotence is True
     assert settings.kafka_create_topics is False
     assert not settings.is_sqlite

@@ -70,7 +70,9 @@ def _metadata_problems(doc: dict[str, Any]) -> list[str]:
     return []
 
 
-def problems(docs: list[dict[str, Any]], crds: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:
+def problems(
+    docs: list[dict[str, Any]], crds: dict[tuple[str, str, str], dict[str, Any]]
+) -> list[str]:
     """Every schema violation in ``docs`` (resources of groups without a CRD are ignored)."""
     groups = {group for group, _, _ in crds}
     found: list[str] = []
