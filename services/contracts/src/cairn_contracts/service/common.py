@@ -127,7 +127,11 @@ async def load_milestone(
     m = (await session.exec(select(MilestoneRow).where(MilestoneRow.id == milestone_id))).first()
     if m is None:
         raise NotFound("milestone.not_found", "No such milestone.")
-    contract = await load_contract(session, caller, m.contract_id, lock=True)
+    try:
+        contract = await load_contract(session, caller, m.contract_id, lock=True)
+    except NotFound as exc:
+        # Same answer as for a milestone that does not exist: no existence leak.
+        raise NotFound("milestone.not_found", "No such milestone.") from exc
     # populate_existing: the session already holds the unlocked read above; without it the
     # locked read would hand back that (possibly stale) object instead of the row as
     # committed by whoever held the lock before us.
