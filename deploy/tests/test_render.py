@@ -135,3 +135,11 @@ def test_dev_and_production_differ_where_they_should(rendered: dict[str, Rendere
     assert {t["spec"]["replicas"] for t in dev.of_kind("KafkaTopic")} == {1}
     assert {h["spec"]["minReplicas"] for h in prod.of_kind("HorizontalPodAutoscaler")} == {3}
     assert {s["spec"]["minReplicaCount"] for s in prod.of_kind("ScaledObject")} == {2}
+
+
+def test_autoscaled_deployments_leave_the_replica_count_to_their_scaler(
+    overlay: Rendered,
+) -> None:
+    """A replica count in the manifest would reset the scaler's choice on every apply."""
+    for d in overlay.of_kind("Deployment"):
+        assert "replicas" not in d["spec"], d["metadata"]["name"]
