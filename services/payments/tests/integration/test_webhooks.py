@@ -198,7 +198,11 @@ async def test_every_webhook_delivered_again_changes_nothing(
     await asyncio.sleep(0.5)
 
     async with ctx.db.transaction() as session:
-        stored = (await session.exec(select(StripeEventRow))).all()
+        stored = [
+            row
+            for row in (await session.exec(select(StripeEventRow))).all()
+            if deal.milestone_id in row.payload or account in row.payload
+        ]
     assert {"payment_intent.succeeded", "account.updated"} <= {e.type for e in stored}
     stats = stripe_server.stats()
     escrow = await escrow_of(http, settings, deal)
