@@ -70,6 +70,7 @@ async def test_a_contract_story_sends_each_party_exactly_their_emails(
     for message in to_customer + to_freelancer:
         assert header(message, "From") == "Bakers Guild <hello@bakers-guild.example>"
         assert header(message, "Reply-To") == "help@bakers-guild.example"
+        assert header(message, "Auto-Submitted") == "auto-generated"
         assert "#aa3300" in message["html"]
         assert "help@bakers-guild.example" in message["text"]
         assert (

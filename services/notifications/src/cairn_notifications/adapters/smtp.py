@@ -51,6 +51,8 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
         msg["Reply-To"] = email.reply_to
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(datetime.now(UTC))
+    # Tells mail servers and out-of-office replies this is a machine-sent notification.
+    msg["Auto-Submitted"] = "auto-generated"
     for name, value in email.headers.items():
         msg[name] = value
     msg.set_content(email.text)
