@@ -38,13 +38,15 @@ SERVICES = ("contracts", "payments", "notifications")
 NOT_SET = {
     "CAIRN_JWT_PRIVATE_KEY": "only `dev-token` mints tokens; the services verify with the "
     "secret or the public key",
-    "CAIRN_JWT_AUDIENCE": "unset = not checked; an empty value would demand aud = ''",
-    "CAIRN_JWT_ISSUER": "unset = not checked; an empty value would demand iss = ''",
-    "NOTIFICATIONS_SMTP_STARTTLS": "unset = STARTTLS whenever the relay offers it; an empty "
-    "value is not a boolean",
-    "NOTIFICATIONS_SMTP_CERT_BUNDLE": "unset = the image's CA store; for a private CA, mount "
+    "CAIRN_JWT_AUDIENCE": "an empty value would demand aud = ''; set it in an overlay if "
+    "your identity provider issues one",
+    "CAIRN_JWT_ISSUER": "an empty value would demand iss = ''; set it in an overlay if your "
+    "identity provider issues one",
+    "NOTIFICATIONS_SMTP_STARTTLS": "unset means STARTTLS whenever the relay offers it; an "
+    "empty value is not a boolean",
+    "NOTIFICATIONS_SMTP_CERT_BUNDLE": "the image's CA store applies; for a private CA, mount "
     "its file and name it in an overlay",
-    "NOTIFICATIONS_DEFAULT_LOGO_URL": "unset = no logo; an empty URL would render a broken image",
+    "NOTIFICATIONS_DEFAULT_LOGO_URL": "no logo; an empty URL would render a broken image",
 }
 
 # What a setting means, for fields whose class gives neither a description nor a comment.
@@ -222,7 +224,7 @@ def _table(rows: list[Setting], where: dict[str, str]) -> list[str]:
     out = ["| variable | type | default | set in the base | meaning |", "|---|---|---|---|---|"]
     for s in rows:
         default = f"`{s.default}`" if s.default not in ("unset", "empty") else s.default
-        place = where.get(s.env) or (f"unset: {NOT_SET[s.env]}" if s.env in NOT_SET else "—")
+        place = where.get(s.env) or (f"not set: {NOT_SET[s.env]}" if s.env in NOT_SET else "—")
         out.append(
             f"| `{s.env}` | {_cell(s.type)} | {_cell(default)} | {_cell(place)} "
             f"| {_cell(s.meaning)} |"
