@@ -42,8 +42,6 @@ class Settings(ServiceSettings):
     stripe_account_country: str = "US"
 
     reconcile_interval_s: float = 5.0
-    # An operation left "started" this long (a crash mid-call) is treated as unknown.
-    reconcile_stale_after_s: float = 30.0
     webhook_poll_interval_s: float = 0.5
 
     @model_validator(mode="after")

@@ -73,7 +73,6 @@ def settings(
         consumer_backoff_initial_s=0.05,
         consumer_backoff_max_s=0.2,
         reconcile_interval_s=0.5,
-        reconcile_stale_after_s=5.0,
         webhook_poll_interval_s=0.1,
         api_port=api_port,
     )

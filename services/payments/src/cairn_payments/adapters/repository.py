@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import datetime
 from typing import Any
 
 from cairn_chassis.outbox import utcnow
@@ -179,16 +178,6 @@ async def finish_operation(
     op.error = error
     op.updated_at = utcnow()
     session.add(op)
-
-
-async def stale_operations(
-    session: AsyncSession, older_than: datetime
-) -> Sequence[StripeOperation]:
-    """Operations left 'started' (a crash mid-call) since before ``older_than``."""
-    query = select(StripeOperation).where(
-        StripeOperation.status == "started", col(StripeOperation.updated_at) < older_than
-    )
-    return (await session.exec(query)).all()
 
 
 # -------------------------------------------------------------------- ledger

@@ -6,6 +6,7 @@ releases that waited for a freelancer whose account became ready while no webhoo
 from __future__ import annotations
 
 from cairn_chassis.logging import get_logger
+from prometheus_client import Gauge
 from sqlalchemy import and_
 from sqlmodel import col, select
 
@@ -15,6 +16,13 @@ from cairn_payments.service import movements
 from cairn_payments.service.context import PaymentsContext, charge_key, remember
 
 log = get_logger(__name__)
+
+ESCROWS_RECONCILING = Gauge(
+    "cairn_payments_escrows_reconciling", "Escrows whose last Stripe call has an unknown outcome"
+)
+ESCROWS_WAITING_FOR_PAYOUTS = Gauge(
+    "cairn_payments_escrows_release_pending", "Releases waiting for the freelancer's payouts"
+)
 
 
 async def settle(ctx: PaymentsContext, milestone_id: str) -> str | None:
@@ -59,6 +67,9 @@ async def sweep(ctx: PaymentsContext) -> int:
                 .distinct()
             )
         ).all()
+        waiting = await repo.escrows_in_state(session, "release_pending")
+    ESCROWS_RECONCILING.set(len(reconciling))
+    ESCROWS_WAITING_FOR_PAYOUTS.set(len(waiting))
     moved = 0
     for milestone_id in reconciling:
         try:

@@ -86,7 +86,9 @@ async def _payment_intent_succeeded(
     if row is None or row.charged:
         return None
     escrow = repo.to_domain(row)
-    if escrow.payment_intent_id not in (None, pi["id"]):
+    attempt = str(_get(_get(pi, "metadata") or {}, "attempt") or "")
+    if escrow.payment_intent_id not in (None, pi["id"]) or attempt != str(escrow.attempt):
+        # An older attempt's PaymentIntent: never let it fund a newer attempt.
         log.warning("webhook.stale_payment_intent", milestone_id=milestone_id, pi=pi["id"])
         return None
     result = charge_result(pi)
