@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from cairn_payments.adapters import repository as repo
 from cairn_payments.adapters.tables import EscrowRow, PaymentProfile
-from cairn_payments.service import movements
+from cairn_payments.service import movements, steps
 from cairn_payments.service.context import PaymentsContext, charge_key, remember
 
 log = get_logger(__name__)
@@ -35,7 +35,7 @@ async def settle(ctx: PaymentsContext, milestone_id: str) -> str | None:
     if operation == "charge":
         await remember(ctx, charge_key(milestone_id, attempt), "charge", milestone_id)
     else:
-        await movements.remember_steps(ctx, operation, milestone_id)
+        await steps.remember_steps(ctx, operation, milestone_id)
     async with ctx.db.transaction() as session:
         row = await repo.lock_escrow(session, milestone_id)
         if row is None or row.state != "reconciling":
