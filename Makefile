@@ -44,5 +44,8 @@ schemas: sync ## export the event JSON Schemas into shared/schemas/jsonschema
 schemas-check: sync ## fail if the exported JSON Schemas are out of date
 	@$(UV) run --no-sync python -m cairn_schemas.export --check shared/schemas/jsonschema
 
+chaos: sync ## chaos run: make chaos LIFECYCLES=1000 SEED=1 (report; non-zero on violations)
+	@$(UV) run --no-sync python -m tests.chaos --lifecycles $(LIFECYCLES) --seed $(SEED)
+
 unit: sync ## only the fast tests (no broker, no database)
 	@$(UV) run --no-sync pytest -m "not integration and not e2e" shared/schemas services/contracts/tests/unit

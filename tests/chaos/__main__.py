@@ -18,14 +18,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--no-faults", action="store_true", help="the same load, no faults")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where logs go (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where logs go (default: a temporary folder)"
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-chaos-"))
-    print(f"chaos: {args.lifecycles} lifecycles, seed {args.seed}; logs in {workdir}",
-          flush=True)
-    report = asyncio.run(run(args.lifecycles, args.seed, concurrency=args.concurrency,
-                             workdir=workdir, faults=not args.no_faults))
+    print(f"chaos: {args.lifecycles} lifecycles, seed {args.seed}; logs in {workdir}", flush=True)
+    report = asyncio.run(
+        run(
+            args.lifecycles,
+            args.seed,
+            concurrency=args.concurrency,
+            workdir=workdir,
+            faults=not args.no_faults,
+        )
+    )
     print(report.render(), flush=True)
     return 1 if report.violations else 0
 

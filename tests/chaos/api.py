@@ -25,8 +25,9 @@ class Api:
     def __init__(self, urls: dict[str, str], jwt_secret: str) -> None:
         self.urls = urls
         self.secret = jwt_secret
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=3.0),
-                                      limits=httpx.Limits(max_connections=200))
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(20.0, connect=3.0), limits=httpx.Limits(max_connections=200)
+        )
         self.retries = 0
 
     async def close(self) -> None:
@@ -34,13 +35,31 @@ class Api:
 
     def token(self, role: str, sub: str, marketplace: str) -> str:
         now = int(time.time())
-        return jwt.encode({"sub": sub, "role": role, "marketplace": marketplace,
-                           "email": f"{sub}@chaos.test", "name": sub.replace("-", " ").title(),
-                           "iat": now, "exp": now + 6 * 3600}, self.secret, algorithm="HS256")
+        return jwt.encode(
+            {
+                "sub": sub,
+                "role": role,
+                "marketplace": marketplace,
+                "email": f"{sub}@chaos.test",
+                "name": sub.replace("-", " ").title(),
+                "iat": now,
+                "exp": now + 6 * 3600,
+            },
+            self.secret,
+            algorithm="HS256",
+        )
 
-    async def call(self, token: str, method: str, service: str, path: str,
-                   body: Any = None, *, ok: tuple[int, ...] = (200, 201),
-                   deadline_s: float = 240.0) -> Any:
+    async def call(
+        self,
+        token: str,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        *,
+        ok: tuple[int, ...] = (200, 201),
+        deadline_s: float = 240.0,
+    ) -> Any:
         """The JSON answer of a successful call; ScenarioError on a refusal."""
         headers = {"authorization": f"Bearer {token}"}
         if method == "POST":
@@ -49,12 +68,14 @@ class Api:
         delay = 0.1
         while True:
             try:
-                r = await self.http.request(method, self.urls[service] + path, json=body,
-                                            headers=headers)
+                r = await self.http.request(
+                    method, self.urls[service] + path, json=body, headers=headers
+                )
                 retry = r.status_code >= 500 or (
                     r.status_code == 409
                     and r.headers.get("content-type", "").startswith("application/problem")
-                    and r.json().get("code") == "idempotency.in_progress")
+                    and r.json().get("code") == "idempotency.in_progress"
+                )
                 if not retry:
                     if r.status_code in ok:
                         return r.json()

@@ -50,14 +50,41 @@ def handled_types() -> dict[str, set[str]]:
 def _stripe_objects(stripe: StripeServer) -> dict[str, list[dict[str, Any]]]:
     client = stripe.client()
     out: dict[str, list[dict[str, Any]]] = {}
-    for name, lister in (("charges", client.v1.charges), ("transfers", client.v1.transfers),
-                         ("refunds", client.v1.refunds)):
+    for name, lister in (
+        ("charges", client.v1.charges),
+        ("transfers", client.v1.transfers),
+        ("refunds", client.v1.refunds),
+    ):
         out[name] = [o.to_dict() for o in lister.list(params={"limit": 100}).auto_paging_iter()]
     return out
 
 
-async def run_checks(lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: StripeServer,
-                     mail: MailSinkProcess) -> list[Check]:
+async def outbox_delivery(
+    dbs: dict[str, str], handled: dict[str, set[str]]
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Every outbox event, and each (consumer, event) that is unsent or not yet processed."""
+    published: list[tuple[str, str, str]] = []
+    missing: list[str] = []
+    for service in ("contracts", "payments", "notifications"):
+        for event_id, event_type, payload, sent in await _rows(
+            dbs[service], "SELECT event_id, event_type, payload, published_at FROM outbox"
+        ):
+            if sent is None:
+                missing.append(f"{service} outbox {event_type} {event_id} unsent")
+            published.append((event_id, event_type, payload))
+    inboxes = {
+        s: {r[0] for r in await _rows(dbs[s], "SELECT event_id FROM inbox")} for s in handled
+    }
+    for event_id, event_type, _ in published:
+        for consumer, types in handled.items():
+            if event_type in types and event_id not in inboxes[consumer]:
+                missing.append(f"{consumer} never processed {event_type} {event_id}")
+    return published, missing
+
+
+async def run_checks(
+    lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: StripeServer, mail: MailSinkProcess
+) -> list[Check]:
     """Every check; each returns the violations it found."""
     import asyncio
 
@@ -79,14 +106,14 @@ async def run_checks(lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: S
     ended = Check("milestone reached its intended state", len(lifecycles))
     for lc in lifecycles:
         if lc.error or lc.final_state != lc.intended_state:
-            ended.violations.append(f"#{lc.number} {lc.kind}: {lc.error or lc.final_state} "
-                                    f"(steps {lc.steps})")
+            ended.violations.append(
+                f"#{lc.number} {lc.kind}: {lc.error or lc.final_state} (steps {lc.steps})"
+            )
     checks.append(ended)
 
     # 2. money in Stripe: one charge, at most one transfer, no refund over the charge,
     #    and exactly the amounts the script implies
-    money = Check("Stripe: 1 charge, 1 transfer per release, refunds ≤ charge, exact amounts",
-                  0)
+    money = Check("Stripe: 1 charge, 1 transfer per release, refunds ≤ charge, exact amounts", 0)
     for lc in lifecycles:
         mid = lc.milestone_id
         if mid is None:
@@ -105,9 +132,11 @@ async def run_checks(lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: S
         if refunded > charged:
             money.violations.append(f"{mid}: refunded {refunded} > charged {charged}")
         if lc.error is None and (charged, transferred, refunded) != lc.expected_money():
-            money.violations.append(f"{mid} ({lc.kind}): charged/transferred/refunded "
-                                    f"{(charged, transferred, refunded)} != "
-                                    f"{lc.expected_money()}")
+            money.violations.append(
+                f"{mid} ({lc.kind}): charged/transferred/refunded "
+                f"{(charged, transferred, refunded)} != "
+                f"{lc.expected_money()}"
+            )
     checks.append(money)
 
     # 3. the ledger sums to zero and matches Stripe to the cent
@@ -115,8 +144,12 @@ async def run_checks(lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: S
     total = await _rows(dbs["payments"], "SELECT coalesce(sum(amount), 0) FROM ledger_postings")
     if total[0][0] != 0:
         ledger.violations.append(f"sum over all accounts is {total[0][0]}")
-    escrows = {r[0]: r for r in await _rows(
-        dbs["payments"], "SELECT milestone_id, charged, transferred, refunded FROM escrows")}
+    escrows = {
+        r[0]: r
+        for r in await _rows(
+            dbs["payments"], "SELECT milestone_id, charged, transferred, refunded FROM escrows"
+        )
+    }
     for lc in lifecycles:
         mid = lc.milestone_id
         if mid is None or mid not in escrows:
@@ -124,43 +157,37 @@ async def run_checks(lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: S
         ledger.checked += 1
         _, charged, transferred, refunded = escrows[mid]
         stripe_charged = sum(c["amount"] for c in charges.get(mid, []))
-        stripe_transferred = sum(t["amount"] - t.get("amount_reversed", 0)
-                                 for t in transfers.get(mid, []))
+        stripe_transferred = sum(
+            t["amount"] - t.get("amount_reversed", 0) for t in transfers.get(mid, [])
+        )
         stripe_refunded = sum(r["amount"] for r in refunds.get(mid, []))
-        if (charged, transferred, refunded) != (stripe_charged, stripe_transferred,
-                                                stripe_refunded):
+        if (charged, transferred, refunded) != (
+            stripe_charged,
+            stripe_transferred,
+            stripe_refunded,
+        ):
             ledger.violations.append(
                 f"{mid}: escrow {(charged, transferred, refunded)} != Stripe "
-                f"{(stripe_charged, stripe_transferred, stripe_refunded)}")
+                f"{(stripe_charged, stripe_transferred, stripe_refunded)}"
+            )
     checks.append(ledger)
 
     # 4. every event written to an outbox reached every consumer that acts on it
     handled = handled_types()
-    delivery = Check("every outbox event published and consumed by each consumer", 0)
-    published: list[tuple[str, str, str]] = []
-    for service in ("contracts", "payments", "notifications"):
-        for event_id, event_type, payload, sent in await _rows(
-                dbs[service], "SELECT event_id, event_type, payload, published_at FROM outbox"):
-            delivery.checked += 1
-            if sent is None:
-                delivery.violations.append(f"{service} outbox {event_type} {event_id} unsent")
-            published.append((event_id, event_type, payload))
-    inboxes = {s: {r[0] for r in await _rows(dbs[s], "SELECT event_id FROM inbox")}
-               for s in handled}
-    for event_id, event_type, _ in published:
-        for consumer, types in handled.items():
-            if event_type in types and event_id not in inboxes[consumer]:
-                delivery.violations.append(f"{consumer} never processed {event_type} "
-                                           f"{event_id}")
+    published, missing = await outbox_delivery(dbs, handled)
+    delivery = Check(
+        "every outbox event published and consumed by each consumer", len(published), missing
+    )
     checks.append(delivery)
 
     # 5. every expected email delivered exactly once
     from cairn_notifications.domain.catalogue import notices_for
 
     emails = Check("every expected email delivered (none failed)", 0)
-    rows = await _rows(dbs["notifications"],
-                       "SELECT source_event_id, template, status, last_error FROM "
-                       "email_deliveries")
+    rows = await _rows(
+        dbs["notifications"],
+        "SELECT source_event_id, template, status, last_error FROM email_deliveries",
+    )
     delivered: dict[str, set[str]] = defaultdict(set)
     for source, template, status, error in rows:
         if status == "delivered":
@@ -174,8 +201,9 @@ async def run_checks(lifecycles: list[Lifecycle], dbs: dict[str, str], stripe: S
         for kind in notices_for(event):
             emails.checked += 1
             if kind.template not in delivered.get(event_id, set()):
-                emails.violations.append(f"{kind.template} for {event_type} {event_id} "
-                                         "never delivered")
+                emails.violations.append(
+                    f"{kind.template} for {event_type} {event_id} never delivered"
+                )
     checks.append(emails)
 
     return checks

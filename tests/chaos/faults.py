@@ -23,23 +23,39 @@ class FaultInjector:
     mail: MailSinkProcess
     stripe: StripeServer
     rng: random.Random
-    mean_interval_s: float = 2.0
+    mean_interval_s: float = 1.0
+    max_concurrent: int = 3
     counts: Counter[str] = field(default_factory=Counter)
+    _busy: set[tuple[str, str]] = field(default_factory=set)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Inject faults until ``stopping`` is set, then leave everything healthy."""
-        faults = [self.kill_process, self.kill_process, self.kill_process, self.broker_outage,
-                  self.smtp_tempfail, self.smtp_outage, self.stripe_faults]
+        faults = [
+            self.kill_process,
+            self.kill_process,
+            self.kill_process,
+            self.broker_outage,
+            self.smtp_tempfail,
+            self.smtp_outage,
+            self.stripe_faults,
+        ]
+        running: set[asyncio.Task[None]] = set()
         try:
             while not stopping.is_set():
                 try:
-                    await asyncio.wait_for(stopping.wait(),
-                                           self.rng.expovariate(1 / self.mean_interval_s))
+                    await asyncio.wait_for(
+                        stopping.wait(), self.rng.expovariate(1 / self.mean_interval_s)
+                    )
                     break
                 except TimeoutError:
                     pass
-                await self.rng.choice(faults)()
+                if len(running) >= self.max_concurrent:
+                    continue  # faults overlap, but never pile up without bound
+                task = asyncio.create_task(self.rng.choice(faults)())
+                running.add(task)
+                task.add_done_callback(running.discard)
         finally:
+            await asyncio.gather(*running, return_exceptions=True)
             await self.heal()
 
     async def heal(self) -> None:
@@ -57,6 +73,15 @@ class FaultInjector:
 
     async def kill_process(self) -> None:
         service, role = self.rng.choice(SERVICES), self.rng.choice(("api", "worker"))
+        if (service, role) in self._busy:
+            return
+        self._busy.add((service, role))
+        try:
+            await self._kill_restart(service, role)
+        finally:
+            self._busy.discard((service, role))
+
+    async def _kill_restart(self, service: str, role: str) -> None:
         self.counts[f"SIGKILL {service} {role}"] += 1
         await asyncio.to_thread(self.stack.kill, service, role)
         await asyncio.sleep(self.rng.uniform(0.2, 2.0))
@@ -65,6 +90,8 @@ class FaultInjector:
             await asyncio.to_thread(self.stack.wait_api, service)
 
     async def broker_outage(self) -> None:
+        if self.proxy.is_cut:
+            return
         self.counts["broker outage (connections cut)"] += 1
         await self.proxy.cut()
         await asyncio.sleep(self.rng.uniform(1.0, 4.0))
@@ -75,6 +102,8 @@ class FaultInjector:
         await asyncio.to_thread(self.mail.set_faults, tempfail_next=self.rng.randint(1, 5))
 
     async def smtp_outage(self) -> None:
+        if not self.mail.running:
+            return
         self.counts["SMTP server down"] += 1
         await asyncio.to_thread(self.mail.stop)
         await asyncio.sleep(self.rng.uniform(1.0, 5.0))
@@ -82,7 +111,12 @@ class FaultInjector:
 
     async def stripe_faults(self) -> None:
         self.counts["Stripe 5xx/timeouts window"] += 1
-        await asyncio.to_thread(self.stripe.set_faults, error_rate=0.15, timeout_rate=0.1,
-                                timeout_seconds=3, seed=self.rng.randrange(10**6))
+        await asyncio.to_thread(
+            self.stripe.set_faults,
+            error_rate=0.15,
+            timeout_rate=0.1,
+            timeout_seconds=3,
+            seed=self.rng.randrange(10**6),
+        )
         await asyncio.sleep(self.rng.uniform(2.0, 6.0))
         await asyncio.to_thread(self.stripe.clear_faults)

@@ -24,7 +24,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.chaos.api import Api
-from tests.chaos.checks import Check, duplicate_emails, run_checks
+from tests.chaos.checks import (
+    Check,
+    duplicate_emails,
+    handled_types,
+    outbox_delivery,
+    run_checks,
+)
 from tests.chaos.faults import FaultInjector
 from tests.chaos.proxy import CuttableProxy
 from tests.chaos.scenarios import FEE_BPS, MARKETPLACES, Lifecycle, plan, run_lifecycle
@@ -53,45 +59,71 @@ class Report:
 
     def render(self) -> str:
         width = max(len(c.name) for c in self.checks)
-        lines = [f"chaos run: {self.lifecycles} lifecycles, seed {self.seed}, "
-                 f"{self.seconds:.0f} s", "",
-                 "faults injected:",
-                 *(f"  {n:>5}  {name}" for name, n in sorted(self.faults.items())),
-                 f"  {self.api_retries:>5}  HTTP calls retried by clients", "",
-                 f"{'check':<{width}}  {'checked':>8}  {'violations':>10}",
-                 f"{'-' * width}  {'-' * 8}  {'-' * 10}",
-                 *(f"{c.name:<{width}}  {c.checked:>8}  {len(c.violations):>10}"
-                   for c in self.checks), "",
-                 f"emails caught: {self.emails_caught}; duplicates (same Message-ID): "
-                 f"{self.duplicate_emails}",
-                 "lifecycles by kind: " + ", ".join(f"{k} {n}" for k, n in
-                                                    sorted(self.lifecycle_kinds.items()))]
+        lines = [
+            f"chaos run: {self.lifecycles} lifecycles, seed {self.seed}, {self.seconds:.0f} s",
+            "",
+            "faults injected:",
+            *(f"  {n:>5}  {name}" for name, n in sorted(self.faults.items())),
+            f"  {self.api_retries:>5}  HTTP calls retried by clients",
+            "",
+            f"{'check':<{width}}  {'checked':>8}  {'violations':>10}",
+            f"{'-' * width}  {'-' * 8}  {'-' * 10}",
+            *(f"{c.name:<{width}}  {c.checked:>8}  {len(c.violations):>10}" for c in self.checks),
+            "",
+            f"emails caught: {self.emails_caught}; duplicates (same Message-ID): "
+            f"{self.duplicate_emails}",
+            "lifecycles by kind: "
+            + ", ".join(f"{k} {n}" for k, n in sorted(self.lifecycle_kinds.items())),
+        ]
         for c in self.checks:
             for v in c.violations[:20]:
                 lines.append(f"VIOLATION [{c.name}] {v}")
             if len(c.violations) > 20:
                 lines.append(f"... and {len(c.violations) - 20} more in [{c.name}]")
         lines.append("")
-        lines.append("RESULT: " + ("PASS, zero violations" if not self.violations
-                                   else f"FAIL, {self.violations} violations"))
+        lines.append(
+            "RESULT: "
+            + (
+                "PASS, zero violations"
+                if not self.violations
+                else f"FAIL, {self.violations} violations"
+            )
+        )
         return "\n".join(lines)
 
 
 async def _drained(dbs: dict[str, str]) -> bool:
+    """Nothing left to publish, consume, charge or send."""
+    _, missing = await outbox_delivery(dbs, handled_types())
+    if missing:
+        return False
     for service, url in dbs.items():
         engine = create_async_engine(url)
         try:
             async with engine.connect() as conn:
-                pending = (await conn.execute(text(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+                pending = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    )
+                ).scalar_one()
                 if service == "notifications":
-                    pending += (await conn.execute(text(
-                        "SELECT count(*) FROM email_deliveries WHERE status IN "
-                        "('pending', 'sending')"))).scalar_one()
+                    pending += (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM email_deliveries WHERE status IN "
+                                "('pending', 'sending')"
+                            )
+                        )
+                    ).scalar_one()
                 if service == "payments":
-                    pending += (await conn.execute(text(
-                        "SELECT count(*) FROM escrows WHERE state IN "
-                        "('funding', 'reconciling')"))).scalar_one()
+                    pending += (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM escrows WHERE state IN "
+                                "('funding', 'reconciling')"
+                            )
+                        )
+                    ).scalar_one()
         finally:
             await engine.dispose()
         if pending:
@@ -99,8 +131,15 @@ async def _drained(dbs: dict[str, str]) -> bool:
     return True
 
 
-async def run(lifecycles: int, seed: int, *, concurrency: int = 12, workdir: Path,
-              faults: bool = True, keep_logs: bool = False) -> Report:
+async def run(
+    lifecycles: int,
+    seed: int,
+    *,
+    concurrency: int = 12,
+    workdir: Path,
+    faults: bool = True,
+    keep_logs: bool = False,
+) -> Report:
     """Run the whole experiment and return its report."""
     rng = random.Random(seed)
     started = time.monotonic()
@@ -112,45 +151,76 @@ async def run(lifecycles: int, seed: int, *, concurrency: int = 12, workdir: Pat
     api: Api | None = None
     try:
         broker_port, proxy_port = free_port(), free_port()
-        procs.append(spawn([resolve_tansu_bin(), "broker",
-                            "--listener-url", f"tcp://127.0.0.1:{broker_port}",
-                            "--advertised-listener-url", f"tcp://127.0.0.1:{proxy_port}",
-                            "--storage-engine", "memory://tansu/"],
-                           log_path=workdir / "broker.log"))
+        procs.append(
+            spawn(
+                [
+                    resolve_tansu_bin(),
+                    "broker",
+                    "--listener-url",
+                    f"tcp://127.0.0.1:{broker_port}",
+                    "--advertised-listener-url",
+                    f"tcp://127.0.0.1:{proxy_port}",
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                log_path=workdir / "broker.log",
+            )
+        )
         proxy = CuttableProxy(proxy_port, broker_port)
         await proxy.start()
         bootstrap = f"127.0.0.1:{proxy_port}"
         await wait_for_kafka(bootstrap, wait_seconds=30)
-        await create_topics(bootstrap, {t: 3 for t in topics.ALL}
-                            | {topics.dead_letter(s): 1 for s in SERVICES},
-                            compacted=set(topics.COMPACTED))
+        await create_topics(
+            bootstrap,
+            {t: 3 for t in topics.ALL} | {topics.dead_letter(s): 1 for s in SERVICES},
+            compacted=set(topics.COMPACTED),
+        )
         stripe = await asyncio.to_thread(start_stripe_server, workdir / "stripe")
         procs.append(stripe.proc)
         mail = await asyncio.to_thread(start_mail_sink, workdir / "mail")
         dbs = {s: await acreate_database(name) for s, name in db_names.items()}
         stack = CairnStack(
-            Infra(kafka_bootstrap=bootstrap, stripe_api_base=stripe.api_base,
-                  stripe_api_key=stripe.api_key, stripe_webhook_secret=WEBHOOK_SECRET,
-                  smtp_host="127.0.0.1", smtp_port=mail.smtp_port, database_urls=dbs,
-                  jwt_secret=JWT_SECRET),
+            Infra(
+                kafka_bootstrap=bootstrap,
+                stripe_api_base=stripe.api_base,
+                stripe_api_key=stripe.api_key,
+                stripe_webhook_secret=WEBHOOK_SECRET,
+                smtp_host="127.0.0.1",
+                smtp_port=mail.smtp_port,
+                database_urls=dbs,
+                jwt_secret=JWT_SECRET,
+            ),
             log_dir=workdir / "logs",
-            extra_env={"PAYMENTS_STRIPE_REQUEST_TIMEOUT_S": "2",
-                       "PAYMENTS_RECONCILE_INTERVAL_S": "1",
-                       "PAYMENTS_RECONCILE_STALE_AFTER_S": "3",
-                       "CAIRN_LOG_LEVEL": "WARNING"},
+            extra_env={
+                "PAYMENTS_STRIPE_REQUEST_TIMEOUT_S": "2",
+                "PAYMENTS_RECONCILE_INTERVAL_S": "1",
+                "PAYMENTS_RECONCILE_STALE_AFTER_S": "3",
+                "CAIRN_LOG_LEVEL": "WARNING",
+            },
         )
         await asyncio.to_thread(stack.migrate)
         await asyncio.to_thread(stack.start_all)
-        await asyncio.to_thread(stripe.register_webhook,
-                                stack.url("payments") + "/v1/stripe/webhook", WEBHOOK_SECRET)
+        await asyncio.to_thread(
+            stripe.register_webhook, stack.url("payments") + "/v1/stripe/webhook", WEBHOOK_SECRET
+        )
         api = Api({s: stack.url(s) for s in SERVICES}, JWT_SECRET)
         for mk, settings in MARKETPLACES.items():
-            await api.call(api.token("operator", "chaos-operator", mk), "PUT", "contracts",
-                           f"/v1/marketplaces/{mk}/settings",
-                           {"currency": "EUR", "platform_fee_bps": FEE_BPS,
-                            "branding": {"display_name": mk.title(),
-                                         "from_address": f"hello@{mk}.test",
-                                         "support_address": f"help@{mk}.test"}} | settings)
+            await api.call(
+                api.token("operator", "chaos-operator", mk),
+                "PUT",
+                "contracts",
+                f"/v1/marketplaces/{mk}/settings",
+                {
+                    "currency": "EUR",
+                    "platform_fee_bps": FEE_BPS,
+                    "branding": {
+                        "display_name": mk.title(),
+                        "from_address": f"hello@{mk}.test",
+                        "support_address": f"help@{mk}.test",
+                    },
+                }
+                | settings,
+            )
 
         todo = plan(lifecycles, rng)
         stopping = asyncio.Event()
@@ -172,18 +242,26 @@ async def run(lifecycles: int, seed: int, *, concurrency: int = 12, workdir: Pat
         if fault_task is not None:
             await fault_task
         await FaultInjector(stack, proxy, mail, stripe, rng).heal()
-        deadline = time.monotonic() + 180
-        while not await _drained(dbs) and time.monotonic() < deadline:
+        drain_started = time.monotonic()
+        while not await _drained(dbs) and time.monotonic() < drain_started + 300:
             await asyncio.sleep(1)
-        await asyncio.sleep(2)  # let consumers commit what they just handled
+        print(f"  drained in {time.monotonic() - drain_started:.0f} s", flush=True)
         checks = await run_checks(todo, dbs, stripe, mail)
         caught, dupes = await duplicate_emails(mail)
         kinds: dict[str, int] = {}
         for lc in todo:
             kinds[lc.kind] = kinds.get(lc.kind, 0) + 1
-        return Report(lifecycles=lifecycles, seed=seed, seconds=time.monotonic() - started,
-                      faults=dict(injector.counts), checks=checks, emails_caught=caught,
-                      duplicate_emails=dupes, api_retries=api.retries, lifecycle_kinds=kinds)
+        return Report(
+            lifecycles=lifecycles,
+            seed=seed,
+            seconds=time.monotonic() - started,
+            faults=dict(injector.counts),
+            checks=checks,
+            emails_caught=caught,
+            duplicate_emails=dupes,
+            api_retries=api.retries,
+            lifecycle_kinds=kinds,
+        )
     finally:
         if api is not None:
             await api.close()

@@ -25,8 +25,9 @@ class CuttableProxy:
 
     async def start(self) -> None:
         """Accept connections."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.listen_port, reuse_address=True
+        )
 
     async def cut(self) -> None:
         """Refuse new connections and drop every open one."""
@@ -38,6 +39,11 @@ class CuttableProxy:
         for writer in list(self._links):
             writer.transport.abort()
         self._links.clear()
+
+    @property
+    def is_cut(self) -> bool:
+        """True while connections are refused."""
+        return self._server is None
 
     async def restore(self) -> None:
         """Accept connections again."""

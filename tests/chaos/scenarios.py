@@ -18,10 +18,15 @@ DECLINED_CARD = "4000000000000341"  # attaches, declined when charged
 MARKETPLACES: dict[str, dict[str, Any]] = {
     "chaos-freelancer": {"milestone_creator": "freelancer"},
     "chaos-customer": {"milestone_creator": "customer"},
-    "chaos-skip": {"milestone_creator": "customer", "skip_freelancer_approval": True,
-                   "allow_delete_until_paid": True},
-    "chaos-charge-on-approval": {"milestone_creator": "customer",
-                                 "charge_on_freelancer_approval": True},
+    "chaos-skip": {
+        "milestone_creator": "customer",
+        "skip_freelancer_approval": True,
+        "allow_delete_until_paid": True,
+    },
+    "chaos-charge-on-approval": {
+        "milestone_creator": "customer",
+        "charge_on_freelancer_approval": True,
+    },
 }
 FEE_BPS = 1000
 
@@ -81,7 +86,7 @@ async def run_lifecycle(api: Api, stripe: StripeServer, lc: Lifecycle) -> None:
         await _run(api, stripe, lc)
     except ScenarioError as exc:
         lc.error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - the report shows any crash of a script
+    except Exception as exc:
         lc.error = f"{type(exc).__name__}: {exc}"
 
 
@@ -104,45 +109,68 @@ async def _run(api: Api, stripe: StripeServer, lc: Lifecycle) -> None:
         async def check() -> dict[str, Any] | None:
             m = await milestone()
             return m if m["state"] in states else None
-        found: dict[str, Any] = await api.until(f"milestone {lc.milestone_id} in {states}",
-                                                check)
+
+        found: dict[str, Any] = await api.until(f"milestone {lc.milestone_id} in {states}", check)
         lc.steps.append(found["state"])
         return found
 
-    await _save_card(api, stripe, customer, DECLINED_CARD if lc.kind == "declined_then_retry"
-                     else GOOD_CARD)
-    account = (await post(freelancer, "payments", "/v1/payment-profiles/me/onboarding-link",
-                          {"refresh_url": "https://chaos.test/refresh",
-                           "return_url": "https://chaos.test/return"}))["stripe_account_id"]
+    await _save_card(
+        api, stripe, customer, DECLINED_CARD if lc.kind == "declined_then_retry" else GOOD_CARD
+    )
+    account = (
+        await post(
+            freelancer,
+            "payments",
+            "/v1/payment-profiles/me/onboarding-link",
+            {
+                "refresh_url": "https://chaos.test/refresh",
+                "return_url": "https://chaos.test/return",
+            },
+        )
+    )["stripe_account_id"]
     await asyncio.to_thread(stripe.enable_payouts, account)
 
     job = await post(customer, "contracts", "/v1/jobs", {"title": f"Chaos job {lc.number}"})
-    proposal = await post(freelancer, "contracts", f"/v1/jobs/{job['id']}/proposals",
-                          {"cover_letter": "chaos"})
+    proposal = await post(
+        freelancer, "contracts", f"/v1/jobs/{job['id']}/proposals", {"cover_letter": "chaos"}
+    )
     lc.contract_id = proposal["id"]
     creator = customer if settings["milestone_creator"] == "customer" else freelancer
-    needs_approval = (settings["milestone_creator"] == "customer"
-                      and not settings.get("skip_freelancer_approval"))
+    needs_approval = settings["milestone_creator"] == "customer" and not settings.get(
+        "skip_freelancer_approval"
+    )
     charge_on_approval = bool(settings.get("charge_on_freelancer_approval"))
 
     if charge_on_approval:  # tasks approved while a proposal; charged when it goes live
-        m = await post(creator, "contracts", f"/v1/contracts/{lc.contract_id}/milestones",
-                       {"title": f"Task {lc.number}", "amount": lc.amount})
+        m = await post(
+            creator,
+            "contracts",
+            f"/v1/contracts/{lc.contract_id}/milestones",
+            {"title": f"Task {lc.number}", "amount": lc.amount},
+        )
         lc.milestone_id = m["id"]
         m = await post(customer, "contracts", f"/v1/milestones/{m['id']}/send-for-approval")
-        await post(freelancer, "contracts", f"/v1/milestones/{m['id']}/approve",
-                   {"version": m["version"]})
+        await post(
+            freelancer, "contracts", f"/v1/milestones/{m['id']}/approve", {"version": m["version"]}
+        )
         await post(customer, "contracts", f"/v1/contracts/{lc.contract_id}/accept")
     else:
         await post(customer, "contracts", f"/v1/contracts/{lc.contract_id}/accept")
-        m = await post(creator, "contracts", f"/v1/contracts/{lc.contract_id}/milestones",
-                       {"title": f"Milestone {lc.number}", "amount": lc.amount})
+        m = await post(
+            creator,
+            "contracts",
+            f"/v1/contracts/{lc.contract_id}/milestones",
+            {"title": f"Milestone {lc.number}", "amount": lc.amount},
+        )
         lc.milestone_id = m["id"]
         if needs_approval:
-            m = await post(customer, "contracts",
-                           f"/v1/milestones/{m['id']}/send-for-approval")
-            await post(freelancer, "contracts", f"/v1/milestones/{m['id']}/approve",
-                       {"version": m["version"]})
+            m = await post(customer, "contracts", f"/v1/milestones/{m['id']}/send-for-approval")
+            await post(
+                freelancer,
+                "contracts",
+                f"/v1/milestones/{m['id']}/approve",
+                {"version": m["version"]},
+            )
         await _pay(api, stripe, customer, lc, post, reach)
     await reach("funded")
 
@@ -155,8 +183,12 @@ async def _run(api: Api, stripe: StripeServer, lc: Lifecycle) -> None:
         await post(freelancer, "contracts", f"/v1/milestones/{mid}/complete")
         await reach("submitted")
         if lc.kind.startswith("dispute"):
-            m = await post(customer, "contracts", f"/v1/milestones/{mid}/dispute",
-                           {"reason": "Not what we agreed"})
+            m = await post(
+                customer,
+                "contracts",
+                f"/v1/milestones/{mid}/dispute",
+                {"reason": "Not what we agreed"},
+            )
             body: dict[str, Any] = {"note": "Operator decision after review"}
             if lc.kind == "dispute_split":
                 body |= {"outcome": "split", "amount_to_freelancer": lc.split_to_freelancer}
@@ -169,8 +201,9 @@ async def _run(api: Api, stripe: StripeServer, lc: Lifecycle) -> None:
     lc.final_state = final["state"]
 
 
-async def _pay(api: Api, stripe: StripeServer, customer: str, lc: Lifecycle, post: Any,
-               reach: Any) -> None:
+async def _pay(
+    api: Api, stripe: StripeServer, customer: str, lc: Lifecycle, post: Any, reach: Any
+) -> None:
     await post(customer, "contracts", f"/v1/milestones/{lc.milestone_id}/pay")
     if lc.kind != "declined_then_retry":
         return
@@ -183,11 +216,20 @@ async def _pay(api: Api, stripe: StripeServer, customer: str, lc: Lifecycle, pos
 
 async def _save_card(api: Api, stripe: StripeServer, customer: str, number: str) -> None:
     client = stripe.client()
-    pm = await asyncio.to_thread(client.v1.payment_methods.create, params={
-        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034,
-                                 "cvc": "123"}})
-    await api.call(customer, "POST", "payments", "/v1/payment-profiles/me/payment-methods",
-                   {"payment_method_id": pm.id})
+    pm = await asyncio.to_thread(
+        client.v1.payment_methods.create,
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        },
+    )
+    await api.call(
+        customer,
+        "POST",
+        "payments",
+        "/v1/payment-profiles/me/payment-methods",
+        {"payment_method_id": pm.id},
+    )
 
 
 def plan(count: int, rng: random.Random) -> list[Lifecycle]:
