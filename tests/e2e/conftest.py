@@ -4,13 +4,16 @@ Connect extension and a real SMTP server."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cairn_devstack.broker import start_broker
 from cairn_devstack.postgres import create_database, drop_database
+from cairn_devstack.procs import free_port, terminate
 from cairn_devstack.stack import CairnStack, Infra
 from cairn_devstack.testing import MailSinkProcess, StripeServer
 
@@ -31,8 +34,25 @@ class Env:
 
 
 @pytest.fixture(scope="session")
+def e2e_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of its own: the service suites' tests publish on the same topic names and
+    join the same consumer groups, and must not feed (or steal from) the running stack.
+    ``$KAFKA_BOOTSTRAP_SERVERS`` (an external Kafka) is used as it is."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    port = free_port()
+    proc = start_broker(port, log_path=tmp_path_factory.mktemp("e2e-broker") / "tansu.log")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        terminate(proc)
+
+
+@pytest.fixture(scope="session")
 def cairn_stack(
-    kafka_bootstrap: str,
+    e2e_bootstrap: str,
     stripe_server: StripeServer,
     mail_sink: MailSinkProcess,
     tmp_path_factory: pytest.TempPathFactory,
@@ -43,7 +63,7 @@ def cairn_stack(
     urls = {s: create_database(name) for s, name in names.items()}
     stack = CairnStack(
         Infra(
-            kafka_bootstrap=kafka_bootstrap,
+            kafka_bootstrap=e2e_bootstrap,
             stripe_api_base=stripe_server.api_base,
             stripe_api_key=stripe_server.api_key,
             stripe_webhook_secret=WEBHOOK_SECRET,
