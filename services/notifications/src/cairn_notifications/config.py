@@ -74,9 +74,6 @@ class Settings(ServiceSettings):
     # still update the directory but send no email: nobody wants last month's reminders.
     email_max_event_age_hours: float = 72.0
 
-    # Worker metrics (Prometheus) port; 0 = off. The API's /metrics also shows delivery counts.
-    worker_metrics_port: int = 0
-
     @model_validator(mode="after")
     def _check(self) -> Settings:
         try:

@@ -17,6 +17,7 @@ from cairn_chassis.auth import TokenVerifier
 from cairn_chassis.db import Database
 from cairn_chassis.errors import install_problem_handlers
 from cairn_chassis.idempotency import IdempotencyMiddleware
+from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.settings import ServiceSettings
 
 HTTP_REQUESTS = Counter("cairn_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -28,15 +29,18 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 class BrokerProbe:
     """Answers whether the Kafka cluster is reachable (cached for a few seconds)."""
 
-    def __init__(self, bootstrap_servers: str, *, ttl_s: float = 5.0) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, settings: ServiceSettings, *, ttl_s: float = 5.0) -> None:
+        self._bootstrap = settings.kafka_bootstrap_servers
+        self._client_kwargs = client_kwargs(settings)
         self._ttl_s = ttl_s
         self._ok_until = 0.0
 
     async def __call__(self) -> None:
         if time.monotonic() < self._ok_until:
             return
-        client = AIOKafkaClient(bootstrap_servers=self._bootstrap, request_timeout_ms=3000)
+        client = AIOKafkaClient(
+            bootstrap_servers=self._bootstrap, request_timeout_ms=3000, **self._client_kwargs
+        )
         try:
             await asyncio.wait_for(client.bootstrap(), timeout=5)
         finally:
@@ -85,7 +89,7 @@ def create_app(
 
     checks: list[tuple[str, ReadinessCheck]] = [
         ("database", db.ping),
-        ("broker", BrokerProbe(settings.kafka_bootstrap_servers)),
+        ("broker", BrokerProbe(settings)),
         *readiness,
     ]
 

@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cairn_chassis.db import Database
 from cairn_chassis.inbox import record_once
+from cairn_chassis.kafka_security import broker_security
 from cairn_chassis.logging import get_logger
 from cairn_chassis.settings import ServiceSettings
 
@@ -53,6 +54,7 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
         client_id=f"cairn-{settings.service_name}",
+        security=broker_security(settings),
         logger=None,
     )
 

@@ -14,7 +14,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from cairn_schemas import topics as cairn_topics
 from faststream.kafka import KafkaBroker
 
+from cairn_chassis import worker_http
 from cairn_chassis.db import Database
+from cairn_chassis.http import BrokerProbe
+from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.logging import get_logger
 from cairn_chassis.messaging import publish_record
 from cairn_chassis.outbox import OutboxRelay
@@ -25,9 +28,20 @@ log = get_logger(__name__)
 BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
-async def ensure_topics(bootstrap: str, names: Sequence[str], *, partitions: int = 3) -> None:
-    """Create any missing topic (local runs and tests; production uses KafkaTopic resources)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def ensure_topics(
+    bootstrap: str,
+    names: Sequence[str],
+    *,
+    partitions: int = 3,
+    settings: ServiceSettings | None = None,
+) -> None:
+    """Create any missing topic (local runs and tests; production uses KafkaTopic resources).
+
+    ``settings`` carries the Kafka authentication, when the brokers require it.
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, **(client_kwargs(settings) if settings else {})
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -49,8 +63,18 @@ async def ensure_topics(bootstrap: str, names: Sequence[str], *, partitions: int
         await admin.close()
 
 
-async def run_worker(broker: KafkaBroker, loops: Sequence[BackgroundLoop]) -> None:
-    """Start the consumers and ``loops``; stop everything cleanly on SIGINT/SIGTERM."""
+async def run_worker(
+    broker: KafkaBroker,
+    loops: Sequence[BackgroundLoop],
+    *,
+    settings: ServiceSettings | None = None,
+    db: Database | None = None,
+) -> None:
+    """Start the consumers and ``loops``; stop everything cleanly on SIGINT/SIGTERM.
+
+    With ``settings.worker_port`` set, the worker also serves ``/healthz`` (every loop
+    alive), ``/readyz`` (database and broker answer) and ``/metrics``.
+    """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +82,21 @@ async def run_worker(broker: KafkaBroker, loops: Sequence[BackgroundLoop]) -> No
     await broker.start()
     log.info("worker.started")
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(fn(stopping)) for fn in loops]
+    if settings is not None and settings.worker_port:
+        checks: list[worker_http.Check] = [("broker", BrokerProbe(settings))]
+        if db is not None:
+            checks.insert(0, ("database", db.ping))
+        tasks.append(
+            asyncio.create_task(
+                worker_http.serve(
+                    settings.api_host,
+                    settings.worker_port,
+                    stopping,
+                    alive=lambda: not any(t.done() for t in tasks),
+                    checks=checks,
+                )
+            )
+        )
     stop_wait = asyncio.create_task(stopping.wait())
     done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
     for task in done:

@@ -45,6 +45,16 @@ class ServiceSettings(BaseSettings):
     )
     # Local runs and tests create missing topics at start; production uses KafkaTopic CRs.
     kafka_create_topics: bool = Field(False, validation_alias=_shared("KAFKA_CREATE_TOPICS"))
+    # Authentication to the brokers (Strimzi: SCRAM-SHA-512 over TLS, KafkaUser per service).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=_shared("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", validation_alias=_shared("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(None, validation_alias=_shared("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: str | None = Field(None, validation_alias=_shared("KAFKA_SASL_PASSWORD"))
+    kafka_ssl_cafile: str | None = Field(None, validation_alias=_shared("KAFKA_SSL_CAFILE"))
     kafka_max_poll_records: int = Field(100, validation_alias=_shared("KAFKA_MAX_POLL_RECORDS"))
 
     jwt_secret: str | None = Field(None, validation_alias=_shared("JWT_SECRET"))
@@ -60,6 +70,8 @@ class ServiceSettings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The worker's /healthz, /readyz and /metrics (0 = not served), on ``api_host``.
+    worker_port: int = 0
 
     # Consumer retries: attempts in-process before a message goes to the dead-letter topic.
     consumer_max_attempts: int = 5

@@ -24,7 +24,9 @@ async def run(settings: Settings) -> None:
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     if settings.kafka_create_topics:
         await ensure_topics(
-            settings.kafka_bootstrap_servers, [*topics.ALL, topics.dead_letter(CONSUMER)]
+            settings.kafka_bootstrap_servers,
+            [*topics.ALL, topics.dead_letter(CONSUMER)],
+            settings=settings,
         )
     broker = build_broker(settings, db)
 
@@ -39,6 +41,8 @@ async def run(settings: Settings) -> None:
                 await asyncio.wait_for(stopping.wait(), settings.timer_poll_interval_s)
 
     try:
-        await run_worker(broker, [outbox_relay_loop(db, broker, settings), timer_loop])
+        await run_worker(
+            broker, [outbox_relay_loop(db, broker, settings), timer_loop], settings=settings, db=db
+        )
     finally:
         await db.dispose()

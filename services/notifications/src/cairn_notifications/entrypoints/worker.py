@@ -5,7 +5,6 @@ from __future__ import annotations
 from cairn_chassis.db import Database
 from cairn_chassis.runtime import ensure_topics, outbox_relay_loop, run_worker
 from cairn_schemas import topics
-from prometheus_client import start_http_server
 
 from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import SmtpSender
@@ -16,18 +15,18 @@ from cairn_notifications.service.deliver import EmailDispatcher
 
 async def run(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM."""
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.api_host)
     if settings.kafka_create_topics:
         # Local runs and tests; production creates topics with Strimzi KafkaTopic resources.
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             [*TOPICS, topics.NOTIFICATIONS, topics.dead_letter(CONSUMER)],
+            settings=settings,
         )
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     broker = build_broker(settings, db, EmailRenderer())
     dispatcher = EmailDispatcher(db, SmtpSender(settings), settings)
     try:
-        await run_worker(broker, [outbox_relay_loop(db, broker, settings), dispatcher.run])
+        await run_worker(broker, [outbox_relay_loop(db, broker, settings), dispatcher.run],
+                         settings=settings, db=db)
     finally:
         await db.dispose()
