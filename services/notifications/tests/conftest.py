@@ -143,9 +143,26 @@ class Harness:
     producer: AIOKafkaProducer
     http: httpx.AsyncClient
     sink: Any
+    opened: set[str] = field(default_factory=set)
+
+    def without_settings(self, marketplace_id: str) -> None:
+        """This test publishes the marketplace's settings itself (or never)."""
+        self.opened.add(marketplace_id)
 
     async def publish(self, event: Event, *, event_id: str | None = None) -> str:
-        """Publish ``event`` as the contracts/payments service would; return its id."""
+        """Publish ``event`` as the contracts/payments service would; return its id.
+
+        As in production, a marketplace's settings exist before anything happens in it:
+        the first event of a marketplace is preceded by its (sample) settings, unless the
+        test said :meth:`without_settings`.
+        """
+        settings_type = "cairn.marketplace.settings_changed"
+        if event.marketplace_id not in self.opened and event.event_type != settings_type:
+            self.opened.add(event.marketplace_id)
+            await self.publish(
+                SAMPLES[settings_type].model_copy(update={"marketplace_id": event.marketplace_id})
+            )
+        self.opened.add(event.marketplace_id)
         record = to_kafka(event, source="/tests", event_id=event_id or str(uuid.uuid4()))
         await self.producer.send_and_wait(
             record.topic, record.value, key=record.key, headers=record.headers

@@ -36,9 +36,10 @@ async def test_a_contract_story_sends_each_party_exactly_their_emails(
             ),
         }
     )
-    await harness.publish(branding.model_copy(update={"settings": settings}))
-    await asyncio.sleep(0.5)  # settings arrive on their own topic; let them land first
+    # The settings travel on their own topic; the contract's events may be read first.
+    harness.without_settings(story.marketplace_id)
     await harness.publish(story.event("cairn.proposal.submitted"))
+    await harness.publish(branding.model_copy(update={"settings": settings}))
     await harness.publish(story.event("cairn.contract.started"))
     await harness.publish(
         story.event(
@@ -100,13 +101,19 @@ async def test_an_event_delivered_three_times_sends_one_email(
     assert caught[0]["message_id"] == rows[0].message_id
 
 
-async def test_before_the_branding_is_known_the_email_goes_out_with_the_default_brand(
+async def test_an_email_waits_for_its_marketplace_s_branding_and_then_carries_it(
     harness: Any, story: Any, sink_without_faults: Any
 ) -> None:
+    harness.without_settings(story.marketplace_id)
     await harness.publish(story.event("cairn.proposal.submitted"))
+    await asyncio.sleep(1.0)
+    assert await harness.mail_to(story.customer.email) == [], "no unbranded email goes out"
+
+    await harness.publish(story.event("cairn.marketplace.settings_changed"))
     await harness.settle(story.contract_id, 1)
     [message] = await harness.mail_to(story.customer.email)
-    assert header(message, "From") == "Cairn <no-reply@cairn.localhost>"
+    brand = story.event("cairn.marketplace.settings_changed").settings.branding
+    assert header(message, "From") == f"{brand.display_name} <{brand.from_address}>"
 
 
 async def test_an_event_that_overtakes_its_proposal_is_emailed_once_the_proposal_arrives(

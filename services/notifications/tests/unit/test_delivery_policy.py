@@ -58,7 +58,24 @@ async def db(tmp_path: Path) -> Database:
     url = f"sqlite+aiosqlite:///{tmp_path}/notifications.db"
     with ThreadPoolExecutor(1) as pool:
         pool.submit(upgrade, MIGRATIONS_DIR, url).result()
-    return Database(url)
+    database = Database(url)
+    # The sample marketplace's settings are known, as they always are before its first job.
+    branding = SAMPLES["cairn.marketplace.settings_changed"]
+    async with database.transaction() as session:
+        await on_event(
+            session,
+            Envelope(
+                id="evt-settings",
+                type=branding.event_type,
+                source="/tests",
+                time=datetime.now(UTC),
+                subject=None,
+                event=branding,
+            ),
+            settings(),
+            EmailRenderer(),
+        )
+    return database
 
 
 def settings(**overrides: object) -> Settings:

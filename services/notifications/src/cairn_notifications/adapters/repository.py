@@ -210,16 +210,36 @@ async def park(session: AsyncSession, row: ParkedEvent) -> None:
 
 
 async def take_parked(session: AsyncSession, contract_id: str) -> list[ParkedEvent]:
-    """Remove and return the events parked for ``contract_id``, oldest first."""
+    """Remove and return the events waiting for ``contract_id``'s parties, oldest first."""
+    return await _take(
+        session,
+        col(ParkedEvent.waiting_for) == "contract",
+        col(ParkedEvent.contract_id) == contract_id,
+    )
+
+
+async def take_parked_for_branding(session: AsyncSession, marketplace_id: str) -> list[ParkedEvent]:
+    """Remove and return the events waiting for ``marketplace_id``'s branding."""
+    return await _take(
+        session,
+        col(ParkedEvent.waiting_for) == "branding",
+        col(ParkedEvent.marketplace_id) == marketplace_id,
+    )
+
+
+async def _take(session: AsyncSession, *where: Any) -> list[ParkedEvent]:
     rows = list(
         (
             await session.exec(
                 select(ParkedEvent)
-                .where(col(ParkedEvent.contract_id) == contract_id)
+                .where(*where)
                 .order_by(col(ParkedEvent.event_time), col(ParkedEvent.parked_at))
             )
         ).all()
     )
     for row in rows:
         await session.delete(row)
+    # Delete now: an event taken here may be parked again (waiting for something else) in
+    # the same transaction, and that insert must not meet this row.
+    await session.flush()
     return rows

@@ -113,8 +113,10 @@ class EmailDelivery(SQLModel, table=True):
 
 
 class ParkedEvent(SQLModel, table=True):
-    """An event about a contract the directory does not know yet (its proposal is still on
-    its way, e.g. on another partition or topic); its emails go out when it arrives."""
+    """An event whose emails cannot be written yet: the directory does not know its
+    contract (``waiting_for = "contract"``: the proposal is still on its way on another
+    partition or topic) or its marketplace's branding (``"branding"``: the settings topic
+    is behind). Its emails go out when what it waits for arrives."""
 
     __tablename__ = "parked_events"
 
@@ -124,3 +126,5 @@ class ParkedEvent(SQLModel, table=True):
     event_time: datetime = Field(sa_column=_ts())
     payload: str = Field(sa_column=Column(Text, nullable=False))
     parked_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    waiting_for: str = Field(default="contract", max_length=16)
+    marketplace_id: str | None = Field(default=None, max_length=128, index=True)

@@ -26,7 +26,11 @@ async def run(settings: Settings) -> None:
     broker = build_broker(settings, db, EmailRenderer())
     dispatcher = EmailDispatcher(db, SmtpSender(settings), settings)
     try:
-        await run_worker(broker, [outbox_relay_loop(db, broker, settings), dispatcher.run],
-                         settings=settings, db=db)
+        await run_worker(
+            broker,
+            [outbox_relay_loop(db, broker, settings), dispatcher.run],
+            settings=settings,
+            db=db,
+        )
     finally:
         await db.dispose()

@@ -108,19 +108,27 @@ async def on_event(
 ) -> int:
     """Project ``envelope`` into the directory and queue its emails; return how many."""
     event: Event = envelope.event
+    queued = 0
     if isinstance(event, MarketplaceSettingsChanged):
         await repository.record_branding(session, event, utcnow())
-        return 0
-    queued = 0
+        for parked in await repository.take_parked_for_branding(session, event.marketplace_id):
+            queued += await _queue_parked(session, parked, settings, renderer)
+        return queued
     if isinstance(event, WithParties):
         await repository.record_parties(session, event, envelope.time)
         for parked in await repository.take_parked(session, event.contract_id):
-            late = event_class(parked.event_type).model_validate_json(parked.payload)
-            queued += await _queue_emails(
-                session, parked.event_id, _aware(parked.event_time), late, settings, renderer
-            )
+            queued += await _queue_parked(session, parked, settings, renderer)
     return queued + await _queue_emails(
         session, envelope.id, envelope.time, event, settings, renderer
+    )
+
+
+async def _queue_parked(
+    session: AsyncSession, parked: ParkedEvent, settings: Settings, renderer: EmailRenderer
+) -> int:
+    late = event_class(parked.event_type).model_validate_json(parked.payload)
+    return await _queue_emails(
+        session, parked.event_id, _aware(parked.event_time), late, settings, renderer
     )
 
 
@@ -149,23 +157,12 @@ async def _queue_emails(
     except UnknownContract:
         # Its proposal has not reached us yet (another partition or topic is behind):
         # keep the event and send its emails when the parties are known.
-        await repository.park(
-            session,
-            ParkedEvent(
-                event_id=event_id,
-                contract_id=event.contract_id,
-                event_type=event.event_type,
-                event_time=event_time,
-                payload=event.model_dump_json(),
-                parked_at=now,
-            ),
-        )
-        log.warning(
-            "email.parked_unknown_contract",
-            event_id=event_id,
-            event_type=event.event_type,
-            contract_id=event.contract_id,
-        )
+        await _park(session, event_id, event_time, event, "contract")
+        return 0
+    if await repository.get_branding(session, event.marketplace_id) is None:
+        # Every marketplace has settings before its first job, so they are on their way on
+        # the settings topic: wait for them rather than send an unbranded email.
+        await _park(session, event_id, event_time, event, "branding")
         return 0
     queued = 0
     for kind in kinds:
@@ -176,6 +173,35 @@ async def _queue_emails(
                 if delivery.status == "failed":
                     record_failure(session, delivery, permanent=True)
     return queued
+
+
+async def _park(
+    session: AsyncSession,
+    event_id: str,
+    event_time: datetime,
+    event: ContractScoped,
+    waiting_for: str,
+) -> None:
+    await repository.park(
+        session,
+        ParkedEvent(
+            event_id=event_id,
+            contract_id=event.contract_id,
+            event_type=event.event_type,
+            event_time=event_time,
+            payload=event.model_dump_json(),
+            parked_at=utcnow(),
+            waiting_for=waiting_for,
+            marketplace_id=event.marketplace_id,
+        ),
+    )
+    log.warning(
+        "email.parked",
+        waiting_for=waiting_for,
+        event_id=event_id,
+        event_type=event.event_type,
+        contract_id=event.contract_id,
+    )
 
 
 def _aware(value: datetime) -> datetime:
