@@ -19,6 +19,9 @@ class Settings(ServiceSettings):
     # Reminders go out this long before auto-release and the holding limit (half of it
     # before a refund-request deadline).
     reminder_days_before: int = 2
+    # Length of a settings "day" in seconds: 86,400 in production; tests and demos shorten
+    # it to watch deadlines fire through the real processes.
+    day_seconds: float = 86_400.0
     timer_poll_interval_s: float = 1.0
     page_size_max: int = 100
 

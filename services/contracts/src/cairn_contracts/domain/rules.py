@@ -8,7 +8,6 @@ table in every mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -347,9 +346,9 @@ def decide(command: Command, ctx: Context) -> State:
     raise AssertionError(f"unhandled command {command}")  # pragma: no cover
 
 
-def holding_limit(freelancer_country: str | None) -> timedelta:
-    """How long Stripe lets the platform hold funds: about 90 days, 2 years in the US."""
-    return timedelta(days=730) if freelancer_country == "US" else timedelta(days=90)
+def holding_limit_days(freelancer_country: str | None) -> int:
+    """How many days Stripe lets the platform hold funds: about 90, 2 years in the US."""
+    return 730 if freelancer_country == "US" else 90
 
 
 def can_end_contract(milestone_states: list[State]) -> bool:

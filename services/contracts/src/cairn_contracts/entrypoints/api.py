@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from cairn_chassis.auth import CurrentPrincipal, Principal
@@ -36,7 +37,7 @@ from cairn_contracts.entrypoints.schemas import (
     SettingsOut,
 )
 from cairn_contracts.service import contracts, marketplaces, messages, milestones
-from cairn_contracts.service.common import Caller
+from cairn_contracts.service.common import Calendar, Caller
 
 T = TypeVar("T")
 router = APIRouter(prefix="/v1")
@@ -572,6 +573,7 @@ async def resolve(
 
 def create_api(settings: Settings) -> FastAPI:
     """The contracts service's ASGI app."""
+    Calendar.day = timedelta(seconds=settings.day_seconds)
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     return create_app(
         settings,

@@ -15,12 +15,14 @@ from cairn_schemas import topics
 from cairn_contracts.config import Settings
 from cairn_contracts.entrypoints.consumers import CONSUMER, build_broker
 from cairn_contracts.service import timers
+from cairn_contracts.service.common import Calendar
 
 log = get_logger(__name__)
 
 
 async def run(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM."""
+    Calendar.day = timedelta(seconds=settings.day_seconds)
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     if settings.kafka_create_topics:
         await ensure_topics(
@@ -31,7 +33,7 @@ async def run(settings: Settings) -> None:
     broker = build_broker(settings, db)
 
     async def timer_loop(stopping: asyncio.Event) -> None:
-        reminder_before = timedelta(days=settings.reminder_days_before)
+        reminder_before = Calendar.days(settings.reminder_days_before)
         while not stopping.is_set():
             try:
                 await timers.run_due(db, utcnow(), reminder_before=reminder_before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from cairn_chassis.outbox import add_event, utcnow
@@ -18,6 +19,25 @@ from cairn_contracts.domain.errors import NotFound
 from cairn_contracts.domain.rules import ActorRole, WorkflowSettings
 
 SOURCE = "/cairn/contracts"
+
+
+class Calendar:
+    """How long a "day" of the marketplace settings lasts.
+
+    A day is a day (86,400 s) in production. End-to-end tests and demos shorten it
+    (``CONTRACTS_DAY_SECONDS``) so that a 7-day refund deadline or a 14-day auto-release
+    can be watched through the real processes without waiting a week; the API and the
+    worker set it once at start from the same setting.
+    """
+
+    day = timedelta(days=1)
+
+    @classmethod
+    def days(cls, n: float) -> timedelta:
+        """``n`` marketplace days."""
+        return cls.day * n
+
+
 ME = TypeVar("ME", bound=MilestoneEvent)
 
 

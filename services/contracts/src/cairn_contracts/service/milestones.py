@@ -3,7 +3,6 @@ milestone, appends a history row and writes the outgoing events (DESIGN §3, §8
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Literal
 
 from cairn_chassis.db import Database
@@ -46,6 +45,7 @@ from cairn_contracts.domain import rules
 from cairn_contracts.domain.errors import NotFound, Refused
 from cairn_contracts.domain.rules import Command, Context, decide
 from cairn_contracts.service.common import (
+    Calendar,
     Caller,
     load_contract,
     load_milestone,
@@ -336,7 +336,7 @@ async def complete(db: Database, caller: Caller, milestone_id: str) -> Milestone
         previous = _apply(contract, m, Command.COMPLETE, caller)
         days = pinned_settings(contract).auto_release_after_days
         m.submitted_at = utcnow()
-        m.auto_release_at = m.submitted_at + timedelta(days=days) if days else None
+        m.auto_release_at = m.submitted_at + Calendar.days(days) if days else None
         _emit(
             session,
             m,
@@ -453,8 +453,8 @@ async def request_refund(
         previous = _apply(contract, m, Command.REQUEST_REFUND, caller)
         m.refund_requested = True
         m.refund_reason = reason
-        m.refund_respond_by = utcnow() + timedelta(
-            days=pinned_settings(contract).refund_response_days
+        m.refund_respond_by = utcnow() + Calendar.days(
+            pinned_settings(contract).refund_response_days
         )
         _emit(
             session,
@@ -630,7 +630,9 @@ async def payment_outcome(
     event: Event
     if command == Command.PAYMENT_SUCCEEDED:
         m.funded_at = utcnow()
-        m.holding_limit_at = m.funded_at + rules.holding_limit(contract.freelancer_country)
+        m.holding_limit_at = m.funded_at + Calendar.days(
+            rules.holding_limit_days(contract.freelancer_country)
+        )
         m.client_secret = None
         m.payment_intent_id = details["payment_intent_id"]
         event = milestone_event(
