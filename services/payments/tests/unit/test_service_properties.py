@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from cairn_chassis.db import Database
 from cairn_payments.adapters import repository as repo
 from cairn_payments.adapters.stripe_gateway import StripeGateway
-from cairn_payments.adapters.tables import PaymentProfile
+from cairn_payments.adapters.tables import PaymentProfile, StripeEventRow
 from cairn_payments.config import Settings
 from cairn_payments.service import funding, movements, reconcile, webhooks
 from cairn_payments.service.context import PaymentsContext
@@ -165,8 +166,20 @@ class World:
             if row is not None and row.charge_id:
                 self.disputes += 1
                 dispute = {"id": f"dp_{self.disputes}", "charge": row.charge_id, "amount": arg}
+                event_id = f"evt_{self.disputes}"
+                payload = {
+                    "id": event_id,
+                    "type": "charge.dispute.created",
+                    "data": {"object": dispute},
+                }
                 async with self.ctx.db.transaction() as s:
-                    await webhooks.HANDLERS["charge.dispute.created"](self.ctx, s, dispute)
+                    s.add(
+                        StripeEventRow(
+                            id=event_id, type="charge.dispute.created", payload=json.dumps(payload)
+                        )
+                    )
+                with contextlib.suppress(webhooks.NotYet):
+                    await webhooks.process_event(self.ctx, event_id)
         elif op == "redeliver" and self.sent:
             await self.deliver(self.sent[arg % len(self.sent)])
         elif op == "unknown":
@@ -202,6 +215,7 @@ class World:
         """No more faults: the reconciler brings the books and Stripe into agreement."""
         self.fake.fail_next.clear()
         await reconcile.sweep(self.ctx)
+        await webhooks.process_pending(self.ctx)  # chargebacks that waited for it
         row = await self.escrow()
         if row is None:
             return
@@ -290,6 +304,15 @@ def test_any_sequence_of_deliveries_keeps_the_books(
             ("reconcile", 0),
         ],
         [("fund", True), ("release", 500), ("refund", 0), ("redeliver", 2), ("chargeback", 99)],
+        [("fund", True), ("unknown", "refund"), ("refund", 0), ("chargeback", 1)],
+        [
+            ("fund", True),
+            ("unknown", "refund"),
+            ("refund", 0),
+            ("lookup_fails", 0),
+            ("chargeback", 1),
+            ("reconcile", 0),
+        ],
         [("fund", False), ("fund", True), ("redeliver", 0), ("split", 40), ("redeliver", 2)],
     ],
 )

@@ -74,6 +74,14 @@ async def drive(
                 funding.reconciling_event(escrow, f"The {operation}'s outcome is being confirmed.")
             )
         await save(session, row, escrow, progress.entries, progress.events)
+    except EscrowRuleBroken as exc:
+        # The escrow changed under the movement (e.g. frozen by a chargeback): nothing moves.
+        log.error(
+            "movement.refused_by_escrow",
+            milestone_id=escrow.milestone_id,
+            operation=operation,
+            reason=str(exc),
+        )
     except StripeRefused as exc:
         # Stripe did nothing (e.g. an over-refund it refused): keep what was done, show why.
         log.error(
@@ -173,7 +181,7 @@ async def resume_waiting_releases(
     for milestone_id in waiting:
         async with ctx.db.transaction() as session:
             row = await repo.lock_escrow(session, milestone_id)
-            if row is None or row.state != "release_pending":
+            if row is None or row.state != "release_pending" or row.frozen:
                 continue
             escrow = repo.to_domain(row)
             escrow.operation = escrow.operation or "release"

@@ -63,7 +63,11 @@ async def sweep(ctx: PaymentsContext) -> int:
                         col(PaymentProfile.kind) == "freelancer",
                     ),
                 )
-                .where(EscrowRow.state == "release_pending", PaymentProfile.payouts_enabled)
+                .where(
+                    EscrowRow.state == "release_pending",
+                    col(EscrowRow.frozen).is_(False),
+                    PaymentProfile.payouts_enabled,
+                )
                 .distinct()
             )
         ).all()

@@ -25,7 +25,7 @@ from cairn_payments.adapters.stripe_gateway import (
 )
 from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.domain.escrow import HOLDING
-from cairn_payments.service import funding, movements
+from cairn_payments.service import funding, movements, reconcile
 from cairn_payments.service.context import WEBHOOK_CONSUMER, PaymentsContext, save
 
 log = get_logger(__name__)
@@ -242,9 +242,37 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+class NotYet(Exception):
+    """The event has to wait (its escrow's last Stripe call is being reconciled)."""
+
+
+async def _settle_first(ctx: PaymentsContext, event_type: str, payload: str) -> None:
+    """A chargeback is booked only on settled books: if the escrow's last Stripe call has
+    an unknown outcome, reconcile it first (or make the event wait)."""
+    if event_type != "charge.dispute.created":
+        return
+    dispute = json.loads(payload).get("data", {}).get("object", {})
+    charge_id = _get(dispute, "charge")
+    charge_id = charge_id if isinstance(charge_id, str) else _get(charge_id, "id")
+    async with ctx.db.transaction() as session:
+        escrow = await repo.escrow_by_charge(session, str(charge_id))
+    if escrow is None or escrow.state != "reconciling":
+        return
+    if await reconcile.settle(ctx, escrow.milestone_id) == "reconciling":
+        raise NotYet(f"escrow {escrow.milestone_id} is being reconciled")
+
+
 async def process_event(ctx: PaymentsContext, event_id: str) -> bool:
-    """Process one stored event through the inbox; False if it was already processed."""
+    """Process one stored event through the inbox; False if it was already processed.
+
+    Raises :class:`NotYet` when the event has to wait for a reconciliation."""
     follow_up: FollowUp | None = None
+    async with ctx.db.transaction() as session:
+        stored = await session.get(StripeEventRow, event_id)
+        if stored is None or stored.processed_at is not None:
+            return False
+        event_type, payload = stored.type, stored.payload
+    await _settle_first(ctx, event_type, payload)
     async with ctx.db.transaction() as session:
         query = select(StripeEventRow).where(StripeEventRow.id == event_id)
         if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -287,6 +315,8 @@ async def process_pending(ctx: PaymentsContext, *, limit: int = 50) -> int:
     for event_id in ids:
         try:
             done += await process_event(ctx, event_id)
+        except NotYet as exc:
+            log.info("webhook.waiting", event_id=event_id, reason=str(exc))
         except Exception as exc:
             log.warning("webhook.processing_failed", event_id=event_id, error=repr(exc))
             async with ctx.db.transaction() as session:
