@@ -26,6 +26,7 @@ class FakeStripe:
         self.reversals: dict[str, tuple[str, int, str]] = {}  # key -> (id, amount, transfer)
         self.charge_result = "succeeded"
         self.last_metadata: dict[str, str] = {}
+        self.cancelled: set[str] = set()
 
     def _maybe_fail(self, kind: str) -> None:
         if kind in self.fail_next:
@@ -41,7 +42,7 @@ class FakeStripe:
             self.charges[key] = ChargeResult(
                 status=self.charge_result,  # type: ignore[arg-type]
                 payment_intent_id=f"pi_{n}",
-                charge_id=f"ch_{n}",
+                charge_id=f"ch_{n}" if self.charge_result != "requires_action" else None,
                 client_secret=f"pi_{n}_secret",
                 failure_code=None if ok else "card_declined",
             )
@@ -57,6 +58,30 @@ class FakeStripe:
         return next(
             (c for k, c in self.charges.items() if k.endswith(f":{milestone_id}:{attempt}")), None
         )
+
+    def authenticate(self, payment_intent_id: str, amount: int) -> str | None:
+        """The customer passed 3-D Secure: the PaymentIntent's charge now exists."""
+        if payment_intent_id in self.cancelled:
+            return None
+        for key, result in self.charges.items():
+            if result.payment_intent_id == payment_intent_id and result.charge_id is None:
+                charge_id = f"ch_{payment_intent_id[3:]}"
+                self.charges[key] = ChargeResult(
+                    status="succeeded", payment_intent_id=payment_intent_id, charge_id=charge_id
+                )
+                self.charge_amounts[charge_id] = amount
+                return charge_id
+        return None
+
+    async def cancel_payment_intent(self, payment_intent_id: str) -> None:
+        self.calls.append(("cancel", payment_intent_id))
+        self._maybe_fail("cancel")
+        self.cancelled.add(payment_intent_id)
+
+    def kept_charges(self) -> list[str]:
+        """Charges not wholly refunded by a stale-attempt refund."""
+        stale = {c for k, (_, a, c) in self.refunds.items() if ":stale-refund:" in k}
+        return [c for c in self.charge_amounts if c not in stale]
 
     # -------------------------------------------------------------- transfers
     def _transferable(self, charge_id: str) -> int:

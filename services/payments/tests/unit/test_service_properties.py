@@ -50,10 +50,20 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
         yield Path(folder)
 
 
-FAULTS = ("charge", "charge_before", "transfer", "transfer_before", "refund", "refund_before")
+FAULTS = (
+    "charge",
+    "charge_before",
+    "transfer",
+    "transfer_before",
+    "refund",
+    "refund_before",
+    "cancel",
+)
 
 OPS = st.one_of(
-    st.tuples(st.just("fund"), st.booleans()),
+    st.tuples(st.just("fund"), st.sampled_from(["succeeded", "failed", "requires_action"])),
+    st.tuples(st.just("authenticate"), st.booleans()),
+    st.tuples(st.just("late_authenticate"), st.just(0)),
     st.tuples(st.just("release"), st.integers(0, 3_000)),
     st.tuples(st.just("refund"), st.just(0)),
     st.tuples(st.just("split"), st.integers(1, 99)),
@@ -118,6 +128,15 @@ class World:
         self.sent.append(env)
         await self.deliver(env)
 
+    async def webhook(self, event_type: str, obj: dict[str, Any], event_id: str) -> None:
+        """Stripe delivers an event: stored, then processed through the inbox."""
+        payload = {"id": event_id, "type": event_type, "data": {"object": obj}}
+        async with self.ctx.db.transaction() as s:
+            if await s.get(StripeEventRow, event_id) is None:
+                s.add(StripeEventRow(id=event_id, type=event_type, payload=json.dumps(payload)))
+        with contextlib.suppress(webhooks.NotYet):
+            await webhooks.process_event(self.ctx, event_id)
+
     async def escrow(self) -> Any:
         async with self.ctx.db.transaction() as s:
             return await repo.get_escrow(s, "mst")
@@ -128,7 +147,7 @@ class World:
             row = await self.escrow()
             if row is not None and row.state in ("failed", "action_required"):
                 self.attempt += 1
-            self.fake.charge_result = "succeeded" if arg else "failed"
+            self.fake.charge_result = arg
             await self.send(
                 MilestoneFundingRequested(
                     **_milestone(a, "funding"),
@@ -166,20 +185,39 @@ class World:
             if row is not None and row.charge_id:
                 self.disputes += 1
                 dispute = {"id": f"dp_{self.disputes}", "charge": row.charge_id, "amount": arg}
-                event_id = f"evt_{self.disputes}"
-                payload = {
-                    "id": event_id,
-                    "type": "charge.dispute.created",
-                    "data": {"object": dispute},
+                await self.webhook("charge.dispute.created", dispute, f"evt_{self.disputes}")
+        elif op == "authenticate":
+            # payment_intent.succeeded after 3-D Secure (``arg``: also under a fresh event id).
+            row = await self.escrow()
+            if row is None or row.state != "action_required" or not row.payment_intent_id:
+                return
+            charge_id = self.fake.authenticate(row.payment_intent_id, row.amount)
+            pi = {
+                "id": row.payment_intent_id,
+                "status": "succeeded",
+                "latest_charge": charge_id or f"ch_{row.payment_intent_id[3:]}",
+                "metadata": {"milestone_id": "mst", "attempt": str(row.attempt)},
+            }
+            for n in range(2 if arg else 1):
+                await self.webhook("payment_intent.succeeded", pi, f"evt_pi_{pi['id']}_{n}")
+        elif op == "late_authenticate":
+            # The customer finishes 3-D Secure of an attempt they already replaced.
+            row = await self.escrow()
+            for key, result in list(self.fake.charges.items()):
+                if row is None or result.payment_intent_id == row.payment_intent_id:
+                    continue
+                charge_id = self.fake.authenticate(result.payment_intent_id, row.amount)
+                if charge_id is None:
+                    continue
+                attempt = int(key.rsplit(":", 1)[1])  # cairn:charge:<milestone>:<attempt>
+                pi = {
+                    "id": result.payment_intent_id,
+                    "status": "succeeded",
+                    "latest_charge": charge_id,
+                    "amount": row.amount,
+                    "metadata": {"milestone_id": "mst", "attempt": str(attempt)},
                 }
-                async with self.ctx.db.transaction() as s:
-                    s.add(
-                        StripeEventRow(
-                            id=event_id, type="charge.dispute.created", payload=json.dumps(payload)
-                        )
-                    )
-                with contextlib.suppress(webhooks.NotYet):
-                    await webhooks.process_event(self.ctx, event_id)
+                await self.webhook("payment_intent.succeeded", pi, f"evt_late_{pi['id']}")
         elif op == "redeliver" and self.sent:
             await self.deliver(self.sent[arg % len(self.sent)])
         elif op == "unknown":
@@ -203,7 +241,7 @@ class World:
             row = await repo.get_escrow(s, "mst")
         assert sum(books.values()) == 0
         charged_on_stripe = sum(self.fake.charge_amounts.values())
-        assert len(self.fake.charge_amounts) <= 1, "charged twice"
+        assert len(self.fake.kept_charges()) <= 1, "charged twice"
         assert self.fake.money_out() <= charged_on_stripe
         if row is None:
             return
@@ -226,8 +264,9 @@ class World:
         transferred = sum(a for _, a, _ in self.fake.transfers.values()) - sum(
             a for _, a, _ in self.fake.reversals.values()
         )
-        assert row.charged == sum(self.fake.charge_amounts.values())
-        assert row.refunded == refunded
+        stale = sum(a for k, (_, a, _) in self.fake.refunds.items() if ":stale-refund:" in k)
+        assert row.charged == sum(self.fake.charge_amounts.values()) - stale
+        assert row.refunded == refunded - stale
         assert row.transferred == transferred
 
 
@@ -274,7 +313,7 @@ async def _run(path: Path, ops: list[tuple[str, Any]], amount: int, ready: bool)
 
 
 @settings(
-    max_examples=80,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -288,7 +327,7 @@ def test_any_sequence_of_deliveries_keeps_the_books(
     scratch: Path, ops: list[tuple[str, Any]], amount: int, ready: bool, start_funded: bool
 ) -> None:
     # Most interesting sequences start from held money; let half of them start there.
-    prefix: list[tuple[str, Any]] = [("fund", True)] if start_funded else []
+    prefix: list[tuple[str, Any]] = [("fund", "succeeded")] if start_funded else []
     asyncio.run(_run(scratch, prefix + ops, amount, ready))
 
 
@@ -296,24 +335,36 @@ def test_any_sequence_of_deliveries_keeps_the_books(
     "ops",
     [
         [
-            ("fund", True),
+            ("fund", "succeeded"),
             ("unknown", "transfer"),
             ("release", 1000),
             ("redeliver", 1),
             ("refund", 0),
             ("reconcile", 0),
         ],
-        [("fund", True), ("release", 500), ("refund", 0), ("redeliver", 2), ("chargeback", 99)],
-        [("fund", True), ("unknown", "refund"), ("refund", 0), ("chargeback", 1)],
         [
-            ("fund", True),
+            ("fund", "succeeded"),
+            ("release", 500),
+            ("refund", 0),
+            ("redeliver", 2),
+            ("chargeback", 99),
+        ],
+        [("fund", "succeeded"), ("unknown", "refund"), ("refund", 0), ("chargeback", 1)],
+        [
+            ("fund", "succeeded"),
             ("unknown", "refund"),
             ("refund", 0),
             ("lookup_fails", 0),
             ("chargeback", 1),
             ("reconcile", 0),
         ],
-        [("fund", False), ("fund", True), ("redeliver", 0), ("split", 40), ("redeliver", 2)],
+        [
+            ("fund", "failed"),
+            ("fund", "succeeded"),
+            ("redeliver", 0),
+            ("split", 40),
+            ("redeliver", 2),
+        ],
     ],
 )
 def test_known_tricky_sequences(scratch: Path, ops: list[tuple[str, Any]]) -> None:

@@ -281,6 +281,10 @@ class StripeGateway:
                 )
         return result
 
+    async def cancel_payment_intent(self, payment_intent_id: str) -> None:
+        """Cancel a PaymentIntent still waiting for the customer (a newer attempt replaced it)."""
+        await self._call(self.client.v1.payment_intents.cancel_async, payment_intent_id)
+
     async def find_charge(
         self, *, customer_id: str, milestone_id: str, attempt: int
     ) -> ChargeResult | None:

@@ -21,6 +21,7 @@ from cairn_payments.adapters import repository as repo
 from cairn_payments.adapters.stripe_gateway import (
     ChargeResult,
     StripeDeclined,
+    StripeGatewayError,
     StripeRefused,
     StripeUnknownOutcome,
     customer_sentence,
@@ -213,7 +214,15 @@ async def fund_milestone(
                 state=escrow.state,
             )
             return
+        abandoned = escrow.payment_intent_id if escrow.state == "action_required" else None
         escrow.begin_funding(ev.attempt)
+        if abandoned:
+            # The customer pays again instead of authenticating: the old PaymentIntent must
+            # never succeed later (best effort; a late success is refunded by the webhook).
+            try:
+                await ctx.gateway.cancel_payment_intent(abandoned)
+            except StripeGatewayError as exc:
+                log.warning("funding.cancel_failed", payment_intent_id=abandoned, error=exc.message)
         # A new attempt may carry a new amount (the milestone was edited before paying).
         escrow.amount, escrow.currency = ev.amount, ev.currency
         escrow.platform_fee_bps = ev.platform_fee_bps

@@ -26,7 +26,7 @@ from cairn_payments.adapters.stripe_gateway import (
 from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.domain.escrow import HOLDING
 from cairn_payments.service import funding, movements, reconcile
-from cairn_payments.service.context import WEBHOOK_CONSUMER, PaymentsContext, save
+from cairn_payments.service.context import WEBHOOK_CONSUMER, PaymentsContext, remember, save
 
 log = get_logger(__name__)
 
@@ -88,9 +88,24 @@ async def _payment_intent_succeeded(
     escrow = repo.to_domain(row)
     attempt = str(_get(_get(pi, "metadata") or {}, "attempt") or "")
     if escrow.payment_intent_id not in (None, pi["id"]) or attempt != str(escrow.attempt):
-        # An older attempt's PaymentIntent: never let it fund a newer attempt.
-        log.warning("webhook.stale_payment_intent", milestone_id=milestone_id, pi=pi["id"])
-        return None
+        # An older attempt's PaymentIntent succeeded late (e.g. 3-D Secure finished after the
+        # customer paid again): it never funds the escrow, and its money goes back.
+        log.error("webhook.stale_payment_intent", milestone_id=milestone_id, pi=pi["id"])
+        charge_id = charge_result(pi).charge_id
+        if charge_id is None or escrow.charge_id == charge_id:
+            return None
+        key = f"cairn:stale-refund:{pi['id']}"
+
+        async def refund_stale() -> Any:
+            await remember(ctx, key, "stale-refund", str(milestone_id))
+            return await ctx.gateway.refund(
+                charge_id=charge_id,
+                amount=int(_get(pi, "amount_received") or _get(pi, "amount") or 0) or escrow.amount,
+                metadata={"milestone_id": str(milestone_id), "operation": "stale-refund"},
+                key=key,
+            )
+
+        return refund_stale
     result = charge_result(pi)
     if result.charge_id is None:
         return None
