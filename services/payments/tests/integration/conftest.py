@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,6 @@ import stripe
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
-from cairn_chassis.auth import mint_token
 from cairn_chassis.db import Database
 from cairn_chassis.migrations import upgrade
 from cairn_chassis.runtime import ensure_topics
@@ -209,19 +206,3 @@ async def payment_events(kafka_bootstrap: str, worker: None) -> AsyncIterator[Pa
 @pytest.fixture(scope="session")
 def stripe_client(stripe_server: StripeServer) -> stripe.StripeClient:
     return stripe_server.client()
-
-
-def token(settings: Settings, role: str, sub: str, marketplace: str) -> str:
-    return mint_token(settings, sub=sub, role=role, marketplace=marketplace)  # type: ignore[arg-type]
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-@contextlib.contextmanager
-def no_faults(stripe_server: StripeServer) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        stripe_server.clear_faults()
