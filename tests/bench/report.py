@@ -1,0 +1,241 @@
+"""The benchmark's outputs: a terminal table, a progress bar, the JSON file and the plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+class Progress:
+    """A one-line progress bar on the terminal (no dependency)."""
+
+    def __init__(self, label: str, total: int, seconds: float) -> None:
+        self.label, self.total, self.seconds = label, total, seconds
+        self.start = time.monotonic()
+        self.shown = 0.0
+
+    def __call__(self, done: int, _total: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if elapsed - self.shown < 0.5 and done < self.total:
+            return
+        self.shown = elapsed
+        frac = min(1.0, max(done / max(self.total, 1), elapsed / max(self.seconds, 1e-9)))
+        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+        rate = done / elapsed if elapsed else 0.0
+        sys.stdout.write(
+            f"\r  {self.label} [{bar}] {done} lifecycles, {elapsed:5.1f}s, {rate:5.2f}/s "
+        )
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "git_commit": commit,
+    }
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = [_row(headers, widths), _row(["-" * w for w in widths], widths)]
+    lines += [_row([str(c) for c in r], widths) for r in rows]
+    return "\n".join(lines)
+
+
+def _lat(d: dict[str, float]) -> list[str]:
+    return [f"{d['p50']:.1f}", f"{d['p95']:.1f}", f"{d['p99']:.1f}", str(d["n"])]
+
+
+def render(result: dict[str, Any]) -> str:
+    """The terminal summary of a whole run."""
+    lim = result["limits"]
+    out = [
+        "",
+        "LIMITS (same run)",
+        f"  broker consume->produce: {lim['broker']['msgs_per_s']:.0f} msg/s at "
+        f"{lim['broker']['message_bytes']} B; hop latency p50 "
+        f"{lim['broker']['hop_latency_ms']['p50']:.1f} ms, p99 "
+        f"{lim['broker']['hop_latency_ms']['p99']:.1f} ms "
+        f"(fetch_max_wait_ms={lim['broker']['fetch_max_wait_ms']})",
+        f"  postgres small commits: {lim['postgres']['commits_per_s']:.0f} commits/s over "
+        f"{lim['postgres']['connections']} connections; p50 "
+        f"{lim['postgres']['commit_latency_ms']['p50']:.2f} ms",
+        f"  lower limit: {lim['lower_per_s']:.0f}/s -> hop target (40%): "
+        f"{0.4 * lim['lower_per_s']:.0f} events/s",
+    ]
+    for run in result["runs"]:
+        n = run["worker_instances"]
+        out += [
+            "",
+            f"CAIRN, {n} worker instance(s) per service: {run['lifecycles_completed']} "
+            f"lifecycles in {run['seconds']:.1f} s "
+            f"(concurrency {run['concurrency']}, rate {run['rate'] or 'closed loop'})",
+            f"  throughput: {run['lifecycles_per_s']:.2f} lifecycles/s, "
+            f"{run['events_per_s']:.1f} events/s published "
+            f"(steady middle: {run['steady_lifecycles_per_s']:.2f} lifecycles/s); "
+            f"errors: {run['errors']}",
+            "",
+            table(
+                ["latency (ms)", "p50", "p95", "p99", "n"],
+                [[f"HTTP {k}", *_lat(v)] for k, v in run["http_ms"].items()]
+                + [[f"relay {k}", *_lat(v)] for k, v in run["relay_ms"].items()]
+                + [[f"hop {k}", *_lat(v)] for k, v in run["hop_ms"].items()]
+                + [
+                    [f"  of which after publish {k}", *_lat(v)]
+                    for k, v in run["hop_after_publish_ms"].items()
+                ]
+                + [["END TO END release -> paid email", *_lat(run["end_to_end_ms"])]]
+                + [["lifecycle (client, incl. polling)", *_lat(run["lifecycle_ms"])]],
+            ),
+            "",
+            table(
+                ["hop throughput", "events/s", "peak 1s", "/broker", "/lower limit"],
+                [
+                    [
+                        k,
+                        f"{v['per_s']:.1f}",
+                        str(v["peak_1s"]),
+                        f"{v['ratio_broker']:.3f}",
+                        f"{v['ratio_lower']:.3f}",
+                    ]
+                    for k, v in run["hop_throughput"].items()
+                ],
+            ),
+            "",
+            table(
+                ["process", "CPU s", "CPU %", "peak RSS MB"],
+                [
+                    [k, f"{v['cpu_s']:.1f}", f"{v['cpu_pct']:.0f}", f"{v['peak_rss_mb']:.0f}"]
+                    for k, v in run["processes"].items()
+                ],
+            ),
+        ]
+        if run.get("hop_capacity"):
+            out += [
+                "",
+                table(
+                    ["hop capacity (backlog drain)", "events", "s", "events/s", "/lower limit"],
+                    [
+                        [
+                            k,
+                            str(v["events"]),
+                            f"{v['seconds']:.2f}",
+                            f"{v['per_s']:.0f}",
+                            f"{v['ratio_lower']:.2f}",
+                        ]
+                        for k, v in run["hop_capacity"].items()
+                    ],
+                ),
+            ]
+    if len(result["runs"]) > 1:
+        base = result["runs"][0]
+        out += ["", "SCALING (worker instances per service)"]
+        for run in result["runs"]:
+            ratio = run["lifecycles_per_s"] / base["lifecycles_per_s"]
+            out.append(
+                f"  {run['worker_instances']}: {run['lifecycles_per_s']:.2f} lifecycles/s, "
+                f"{run['events_per_s']:.1f} events/s (x{ratio:.2f}), e2e p99 "
+                f"{run['end_to_end_ms']['p99']:.0f} ms"
+            )
+    return "\n".join(out)
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str))
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Latency percentiles (per command, hop, end to end) and throughput over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = result["runs"]
+    fig, axes = plt.subplots(2, 1, figsize=(12, 11), gridspec_kw={"height_ratios": [3, 2]})
+    ax = axes[0]
+    run = runs[-1]
+    series: list[tuple[str, dict[str, float]]] = (
+        [(f"HTTP {k}", v) for k, v in run["http_ms"].items()]
+        + [(f"relay {k}", v) for k, v in run["relay_ms"].items()]
+        + [(f"hop {k}", v) for k, v in run["hop_ms"].items()]
+        + [("release -> paid email", run["end_to_end_ms"])]
+    )
+    names = [s[0] for s in series]
+    y = range(len(series))
+    for offset, (q, colour) in enumerate(
+        (("p50", "#4c72b0"), ("p95", "#dd8452"), ("p99", "#c44e52"))
+    ):
+        ax.barh(
+            [i + (offset - 1) * 0.27 for i in y],
+            [s[1][q] for s in series],
+            height=0.27,
+            label=q,
+            color=colour,
+        )
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("milliseconds (log)")
+    ax.set_title(
+        f"Latency percentiles, {run['worker_instances']} worker instance(s) per service, "
+        f"{run['lifecycles_per_s']:.2f} lifecycles/s"
+    )
+    ax.legend()
+    ax2 = axes[1]
+    for r in runs:
+        ts = r["series"]
+        ax2.plot(ts["events_per_s"], label=f"events/s, {r['worker_instances']} instance(s)")
+        ax2.plot(
+            [10 * v for v in ts["lifecycles_per_s"]],
+            linestyle="--",
+            label=f"lifecycles/s x10, {r['worker_instances']} instance(s)",
+        )
+    ax2.set_xlabel("seconds into the measured load")
+    ax2.set_ylabel("per second")
+    ax2.set_title("Throughput over time")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
