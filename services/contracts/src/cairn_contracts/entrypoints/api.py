@@ -42,7 +42,8 @@ from cairn_contracts.service.common import Calendar, Caller
 T = TypeVar("T")
 router = APIRouter(prefix="/v1")
 Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
+# Bounded: PostgreSQL refuses an OFFSET beyond a bigint, which would be a 500.
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 
 
 def _db(request: Request) -> Database:
