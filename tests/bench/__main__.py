@@ -38,6 +38,8 @@ from tests.bench.stats import ms, per_second
 # the run prints the size it saw, so a drift shows.
 EVENT_BYTES = 900
 
+LOADGEN = "load generator (bench)"
+
 BENCH_ENV = {
     # tansu answers a waiting fetch only when fetch_max_wait_ms runs out (DESIGN §9).
     "CAIRN_KAFKA_FETCH_MAX_WAIT_MS": "5",
@@ -80,7 +82,9 @@ async def measure_cairn(
             )
             warm.close()
             await _drained(system, 30)
-            sampler = ProcessSampler(system.processes() | {"load generator (bench)": os.getpid()})
+            sampler = ProcessSampler(
+                system.processes() | {LOADGEN: os.getpid()}, no_children=frozenset({LOADGEN})
+            )
             stopping = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stopping))
             pg_cpu0 = postgres_cpu()

@@ -21,6 +21,8 @@ class ProcessSampler:
 
     pids: dict[str, int]
     interval: float = 0.5
+    # labels whose child processes are not theirs to count (the bench spawned the system)
+    no_children: frozenset[str] = frozenset()
     peak_rss: dict[str, int] = field(default_factory=dict)
     cpu_start: dict[str, float] = field(default_factory=dict)
     cpu_end: dict[str, float] = field(default_factory=dict)
@@ -30,7 +32,8 @@ class ProcessSampler:
         if label not in self._procs:
             try:
                 root = psutil.Process(self.pids[label])
-                self._procs[label] = [root, *root.children(recursive=True)]
+                kids = [] if label in self.no_children else root.children(recursive=True)
+                self._procs[label] = [root, *kids]
             except psutil.NoSuchProcess:
                 self._procs[label] = []
         return self._procs[label]

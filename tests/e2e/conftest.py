@@ -5,6 +5,7 @@ Connect extension and a real SMTP server."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tests.e2e.client import Cairn
 
 JWT_SECRET = "e2e-secret-long-enough-for-hs256-signatures"
 WEBHOOK_SECRET = "whsec_e2e_local"
+DAY_SECONDS = 6.0
 
 
 @dataclass
@@ -72,7 +74,13 @@ def cairn_stack(
             database_urls=urls,
             jwt_secret=JWT_SECRET,
         ),
-        log_dir=Path(tmp_path_factory.mktemp("e2e-logs")),
+        # Outside pytest's rotating temp folders, so the logs of a failed run survive.
+        log_dir=Path(tempfile.mkdtemp(prefix="cairn-e2e-logs-")),
+        # A settings "day" lasts DAY_SECONDS here, so deadlines fire while a test watches.
+        extra_env={
+            "CONTRACTS_DAY_SECONDS": str(DAY_SECONDS),
+            "CONTRACTS_TIMER_POLL_INTERVAL_S": "0.5",
+        },
     )
     stack.migrate()
     stack.start_all()
