@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from cairn_chassis.db import Database
-from cairn_chassis.messaging import EventRouter, handle_once, make_broker, subscribe
+from cairn_chassis.messaging import (
+    EventRouter,
+    document_publications,
+    handle_once,
+    make_broker,
+    subscribe,
+)
 from cairn_schemas import topics
 from cairn_schemas.base import Event, WithParties
 from cairn_schemas.cloudevents import Envelope
@@ -70,4 +76,5 @@ def build_broker(
         dlq_topic=topics.dead_letter(CONSUMER),
         description="Projects recipients and branding, queues one email per (event, recipient).",
     )
+    document_publications(broker, CONSUMER, [topics.NOTIFICATIONS])
     return broker
