@@ -10,8 +10,10 @@ from cairn_chassis.auth import CurrentPrincipal, Principal
 from cairn_chassis.db import Database
 from cairn_chassis.errors import Problem
 from cairn_chassis.http import create_app
+from cairn_schemas.base import Party
 from cairn_schemas.settings import MarketplaceSettings
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from pydantic import ValidationError
 
 from cairn_contracts.config import Settings
 from cairn_contracts.domain.errors import NotFound, Refused
@@ -63,6 +65,22 @@ async def _run(fn: Callable[[], Awaitable[T]]) -> T:
         raise Problem(exc.status, exc.code, exc.message) from exc
     except NotFound as exc:
         raise Problem(404, exc.code, exc.message) from exc
+
+
+def _contact(p: Principal) -> tuple[str, str]:
+    """The email and name the parties' events carry; a token without a usable email is
+    refused here rather than failing the event's validation (a 500)."""
+    name = p.name or p.email
+    try:
+        Party(user_id=p.user_id, email=p.email, name=name)
+    except ValidationError as exc:
+        raise Problem(
+            422,
+            "auth.contact_required",
+            "Your access token carries no valid email address (claim 'email'); it is "
+            "needed to tell you and the other party about this job.",
+        ) from exc
+    return p.email, name
 
 
 def _page(items: list[T], limit: int, offset: int) -> Page[T]:
@@ -126,8 +144,7 @@ async def post_job(body: JobIn, request: Request, principal: CurrentPrincipal) -
         lambda: contracts.post_job(
             _db(request),
             _caller(principal),
-            principal.email,
-            principal.name or principal.email,
+            *_contact(principal),
             body.title,
             body.description,
         )
@@ -149,8 +166,7 @@ async def post_proposal(
         lambda: contracts.submit_proposal(
             _db(request),
             _caller(principal),
-            principal.email,
-            principal.name or principal.email,
+            *_contact(principal),
             job_id,
             body.cover_letter,
             body.country,
