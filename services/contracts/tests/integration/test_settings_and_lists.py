@@ -179,3 +179,26 @@ async def test_a_double_click_pays_once(api: Api) -> None:
             problem(r, 409, "milestone.already_paid")
     (funding,) = await deal.events("milestone.funding_requested")
     assert funding["attempt"] == 1
+
+
+async def test_a_token_without_an_email_is_refused_clearly_and_creates_nothing(
+    api: Api,
+) -> None:
+    from cairn_chassis.auth import mint_token
+
+    deal = await api.deal()
+    bare = {
+        role: {
+            "Authorization": "Bearer "
+            + mint_token(api.settings, sub=uid(role[:3]), role=role, marketplace=deal.marketplace)
+        }
+        for role in ("customer", "freelancer")
+    }
+    before = await api.fingerprint()
+    r = await api.client.post("/v1/jobs", json={"title": "Logo"}, headers=bare["customer"])
+    problem(r, 422, "auth.contact_required")
+    r = await api.client.post(
+        f"/v1/jobs/{deal.job_id}/proposals", json={"cover_letter": "Hi"}, headers=bare["freelancer"]
+    )
+    problem(r, 422, "auth.contact_required")
+    assert await api.fingerprint() == before
