@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn_chassis.messaging import EventRouter, make_broker, subscribe
+from cairn_chassis.messaging import EventRouter, document_publications, make_broker, subscribe
 from cairn_schemas import topics
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import MilestoneFundingRequested
@@ -42,6 +42,7 @@ def build_broker(settings: Settings, ctx: PaymentsContext | None = None) -> Kafk
         dlq_topic=topics.dead_letter(CONSUMER),
         description="Payments: charges, releases, refunds and splits asked for by contracts.",
     )
+    document_publications(broker, "payments", [topics.PAYMENTS])
     return broker
 
 
