@@ -4,6 +4,7 @@ email whose sender died mid-send is picked up again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,20 @@ async def test_an_email_that_cannot_be_rendered_is_failed_visibly_not_lost_silen
         assert await session.get(ContractParties, "ctr_0001") is not None
         [published] = (await session.exec(select(OutboxMessage))).all()
     assert published.event_type == "cairn.delivery.failed"
+
+
+async def test_a_woken_sender_sends_at_once_instead_of_at_its_next_poll(db: Database) -> None:
+    s, smtp = settings(delivery_poll_interval_s=60.0), FakeSmtp()
+    dispatcher = EmailDispatcher(db, smtp, s)
+    stopping = asyncio.Event()
+    running = asyncio.create_task(dispatcher.run(stopping))
+    await asyncio.sleep(0.2)  # its first pass found nothing: it now sleeps for a minute
+    await queue_proposal_email(db, s)
+    dispatcher.wake()
+    for _ in range(100):
+        if smtp.accepted:
+            break
+        await asyncio.sleep(0.02)
+    stopping.set()
+    await asyncio.wait_for(running, timeout=5)
+    assert len(smtp.accepted) == 1, "the queued email went out without waiting for the poll"

@@ -3,6 +3,7 @@ that updates the directory and queues emails, inside the inbox transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cairn_chassis.db import Database
@@ -41,17 +42,27 @@ def handled_event_types() -> list[type[Event]]:
     ]
 
 
-def build_router(db: Database, settings: Settings, renderer: EmailRenderer) -> EventRouter:
-    """One handler for every event type of interest."""
+def build_router(
+    db: Database,
+    settings: Settings,
+    renderer: EmailRenderer,
+    on_queued: Callable[[], None] | None = None,
+) -> EventRouter:
+    """One handler for every event type of interest; ``on_queued`` is called after a
+    commit that queued emails (the worker wakes its sender with it)."""
     # The Kafka group is configurable (a second, isolated deployment or a test run on a
     # shared broker); the inbox always records events as processed by "notifications".
     router = EventRouter(settings.consumer_group)
 
     async def handle(envelope: Envelope[Any]) -> None:
-        async def effect(session: AsyncSession) -> None:
-            await on_event(session, envelope, settings, renderer)
+        queued = 0
 
-        await handle_once(db, CONSUMER, envelope, effect)
+        async def effect(session: AsyncSession) -> None:
+            nonlocal queued
+            queued = await on_event(session, envelope, settings, renderer)
+
+        if await handle_once(db, CONSUMER, envelope, effect) and queued and on_queued:
+            on_queued()
 
     for cls in handled_event_types():
         router.on(cls)(handle)
@@ -59,7 +70,10 @@ def build_router(db: Database, settings: Settings, renderer: EmailRenderer) -> E
 
 
 def build_broker(
-    settings: Settings, db: Database | None = None, renderer: EmailRenderer | None = None
+    settings: Settings,
+    db: Database | None = None,
+    renderer: EmailRenderer | None = None,
+    on_queued: Callable[[], None] | None = None,
 ) -> KafkaBroker:
     """The broker with the notifications consumer group subscribed (and used to publish)."""
     broker = make_broker(settings)
@@ -67,6 +81,7 @@ def build_broker(
         db or Database(settings.database_url, pool_size=settings.database_pool_size),
         settings,
         renderer or EmailRenderer(),
+        on_queued,
     )
     subscribe(
         broker,

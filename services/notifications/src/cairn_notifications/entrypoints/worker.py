@@ -23,8 +23,9 @@ async def run(settings: Settings) -> None:
             settings=settings,
         )
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
-    broker = build_broker(settings, db, EmailRenderer())
     dispatcher = EmailDispatcher(db, SmtpSender(settings), settings)
+    # The consumer wakes the sender when it queued emails: no wait for the next poll.
+    broker = build_broker(settings, db, EmailRenderer(), on_queued=dispatcher.wake)
     try:
         await run_worker(
             broker,

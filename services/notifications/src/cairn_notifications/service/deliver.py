@@ -9,7 +9,6 @@ another sender then retries it with the same Message-ID.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -107,11 +106,18 @@ class EmailDispatcher:
         self._sender = sender
         self._settings = settings
         self._clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Emails were just queued in this process: send them now, not at the next poll."""
+        self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliver until ``stopping`` is set; database trouble backs off and retries."""
         pause = self._settings.delivery_poll_interval_s
         while not stopping.is_set():
+            # A wake-up arriving while this pass runs makes the next pause end at once.
+            self._wake.clear()
             try:
                 sent = await self.deliver_due()
                 pause = self._settings.delivery_poll_interval_s
@@ -120,8 +126,17 @@ class EmailDispatcher:
                 sent = 0
                 pause = min(max(pause, 0.1) * 2, 10.0)
             if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=pause)
+                await self._pause(stopping, pause)
+
+    async def _pause(self, stopping: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds``, or less if stopped or woken (the poll stays the fallback:
+        emails queued by another worker instance, retries coming due)."""
+        waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def deliver_due(self) -> int:
         """Claim as many due emails as may be sent at once and try each; return how many.
