@@ -47,5 +47,8 @@ schemas-check: sync ## fail if the exported JSON Schemas are out of date
 chaos: sync ## chaos run: make chaos LIFECYCLES=1000 SEED=1 (report; non-zero on violations)
 	@$(UV) run --no-sync python -m tests.chaos --lifecycles $(LIFECYCLES) --seed $(SEED)
 
+deploy-check: sync ## render and validate the Kubernetes manifests and Dockerfiles (offline)
+	@deploy/check.sh
+
 unit: sync ## only the fast tests (no broker, no database)
 	@$(UV) run --no-sync pytest -m "not integration and not e2e" shared/schemas services/contracts/tests/unit

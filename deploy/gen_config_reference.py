@@ -47,6 +47,7 @@ NOT_SET = {
     "NOTIFICATIONS_SMTP_CERT_BUNDLE": "the image's CA store applies; for a private CA, mount "
     "its file and name it in an overlay",
     "NOTIFICATIONS_DEFAULT_LOGO_URL": "no logo; an empty URL would render a broken image",
+    "CONTRACTS_DAY_SECONDS": "a day is 86,400 s in production; only tests and demos shorten it",
 }
 
 # What a setting means, for fields whose class gives neither a description nor a comment.

@@ -23,14 +23,8 @@ from deploy_support import ROOT, SERVICES, Rendered
 from faststream.kafka import KafkaBroker
 from gen_config_reference import NOT_SET, deploy_sources, settings_class, settings_of
 
-# In the base for the Kafka authentication the services do not read yet (docs, Known gaps).
-PENDING = {
-    "CAIRN_KAFKA_SECURITY_PROTOCOL",
-    "CAIRN_KAFKA_SASL_MECHANISM",
-    "CAIRN_KAFKA_SASL_USERNAME",
-    "CAIRN_KAFKA_SASL_PASSWORD",
-    "CAIRN_KAFKA_SSL_CAFILE",
-}
+# Settings in the base that no service reads yet (none: keep it that way).
+PENDING: set[str] = set()
 
 
 @cache
