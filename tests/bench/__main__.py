@@ -112,7 +112,6 @@ async def measure_cairn(
             window = load.ended - load.started
             hops = await read_hops(system.database_urls, load.started, load.ended + drain_s + 1)
             size = await event_size(system.database_urls)
-            capacity = await hop_capacity(system, api, args, lower) if args.capacity else {}
         finally:
             await api.close()
     completed = [lc for lc in load.lifecycles if lc.final_state == "released"]
@@ -139,6 +138,19 @@ async def measure_cairn(
         "peak_rss_mb": float("nan"),
     }
     ours = sum(v["cpu_s"] for v in processes.values())
+    cairn_cpu = ours - processes[LOADGEN]["cpu_s"]
+    # A hop still working through a backlog after the load stopped runs at its capacity.
+    drain = {}
+    for name, points in sorted(hops.hops.items()):
+        late = sorted(t for t, _ in points if t > load.ended)
+        if len(late) >= 20 and late[-1] > late[0]:
+            rate = len(late) / (late[-1] - late[0])
+            drain[name] = {
+                "events": len(late),
+                "seconds": round(late[-1] - late[0], 2),
+                "per_s": round(rate, 1),
+                "ratio_lower": round(rate / lower, 4),
+            }
     processes["(other work on the machine)"] = {
         "cpu_s": round(max(0.0, machine_busy - ours), 2),
         "cpu_pct": round(100 * max(0.0, machine_busy - ours) / (window + drain_s), 1),
@@ -174,7 +186,13 @@ async def measure_cairn(
             load.finished_at[lc.number] - load.started_at[lc.number] for lc in completed
         ),
         "hop_throughput": hop_tp,
-        "hop_capacity": capacity,
+        "hop_drain": drain,
+        "cairn_cpu_s_per_lifecycle": round(cairn_cpu / max(len(completed), 1), 3),
+        "cpu_bound_lifecycles_per_s": round(
+            (os.cpu_count() or 1) / (cairn_cpu / max(len(completed), 1)), 2
+        )
+        if completed and cairn_cpu
+        else None,
         "processes": processes,
         "series": {
             "lifecycles_per_s": per_second(finished, load.started, load.ended),
@@ -225,58 +243,6 @@ def start_profilers(
     return out
 
 
-async def hop_capacity(
-    system: LocalSystem, api: TimedApi, args: argparse.Namespace, lower: float
-) -> dict[str, Any]:
-    """Each consumer's rate while it drains a backlog: its worker is paused (SIGSTOP,
-    shorter than the session timeout, so its group does not rebalance) while lifecycles
-    run, then resumed; the inbox rows it writes in the next seconds are its capacity."""
-    import signal
-
-    out: dict[str, Any] = {}
-    for service in ("notifications", "payments"):
-        proc = system.stack.procs[(service, "worker")]
-        if system.extra_workers.get(service):
-            continue  # with two instances the other one keeps consuming
-        proc.send_signal(signal.SIGSTOP)
-        paused_at = time.time()
-        try:
-            # Lifecycles wait on the paused worker, so they are not awaited while it sleeps.
-            load = asyncio.create_task(
-                drive(
-                    api,
-                    system.stripe,
-                    lifecycles=10_000,
-                    concurrency=args.concurrency,
-                    duration_s=4.0,
-                    rate=0,
-                    first_number=int(paused_at) % 1_000_000 * 10,
-                    on_progress=lambda *_: None,
-                )
-            )
-            await asyncio.sleep(4.0)
-        finally:
-            resumed = time.time()
-            proc.send_signal(signal.SIGCONT)
-        await load
-        await asyncio.sleep(3)
-        hops = await read_hops(system.database_urls, paused_at - 1, resumed)
-        for name, points in hops.hops.items():
-            if not name.endswith(service) and service not in name.split(" -> ")[1]:
-                continue
-            done = sorted(t for t, _ in points if t >= resumed)
-            if len(done) < 20:
-                continue
-            seconds = done[-1] - done[0]
-            out[name] = {
-                "events": len(done),
-                "seconds": round(seconds, 3),
-                "per_s": round(len(done) / seconds, 1) if seconds else 0.0,
-                "ratio_lower": round(len(done) / seconds / lower, 3) if seconds else 0.0,
-            }
-    return out
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     print("measuring the limits (broker round trip, PostgreSQL commits) ...", flush=True)
@@ -310,7 +276,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     p.add_argument("--lifecycles", type=int, default=5000, help="at most this many per run")
     p.add_argument("--concurrency", type=int, default=16, help="lifecycles in flight")
-    p.add_argument("--duration", type=float, default=40.0, help="seconds of load per run")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of load per run")
     p.add_argument(
         "--rate", type=float, default=0.0, help="lifecycles started per s (0: closed loop)"
     )
@@ -324,12 +290,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--message-bytes", type=int, default=EVENT_BYTES)
     p.add_argument("--raw-messages", type=int, default=20_000)
     p.add_argument("--pg-connections", type=int, default=4)
-    p.add_argument(
-        "--no-capacity",
-        dest="capacity",
-        action="store_false",
-        help="skip the backlog-drain measure of each consumer's capacity",
-    )
     p.add_argument(
         "--profile",
         action="append",

@@ -148,11 +148,18 @@ def render(result: dict[str, Any]) -> str:
                 ],
             ),
         ]
-        if run.get("hop_capacity"):
+        out += [
+            "",
+            f"  Cairn CPU per lifecycle (services, broker, stand-ins, PostgreSQL): "
+            f"{run['cairn_cpu_s_per_lifecycle']:.2f} s -> at most "
+            f"{run['cpu_bound_lifecycles_per_s']} lifecycles/s on all "
+            f"{result['machine']['cores']} cores",
+        ]
+        if run.get("hop_drain"):
             out += [
                 "",
                 table(
-                    ["hop capacity (backlog drain)", "events", "s", "events/s", "/lower limit"],
+                    ["hop draining its backlog", "events", "s", "events/s", "/lower limit"],
                     [
                         [
                             k,
@@ -161,7 +168,7 @@ def render(result: dict[str, Any]) -> str:
                             f"{v['per_s']:.0f}",
                             f"{v['ratio_lower']:.2f}",
                         ]
-                        for k, v in run["hop_capacity"].items()
+                        for k, v in run["hop_drain"].items()
                     ],
                 ),
             ]
