@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
@@ -27,13 +28,13 @@ def build_context(settings: Settings) -> PaymentsContext:
     return PaymentsContext(settings=settings, db=db, gateway=StripeGateway(settings))
 
 
-def periodic(name: str, interval_s: float, step: object) -> BackgroundLoop:
+def periodic(name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> BackgroundLoop:
     """Run ``step()`` every ``interval_s`` until stopped; a failing step is logged."""
 
     async def run(stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
-                await step()  # type: ignore[operator]
+                await step()
             except Exception as exc:
                 log.warning(f"{name}.failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
@@ -66,9 +67,10 @@ async def run(settings: ServiceSettings) -> None:
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             [*topics.ALL, topics.dead_letter(CONSUMER)],
+            settings=settings,
         )
     broker = build_broker(settings, ctx)
     try:
-        await run_worker(broker, background_loops(ctx, broker))
+        await run_worker(broker, background_loops(ctx, broker), settings=settings, db=ctx.db)
     finally:
         await ctx.db.dispose()
