@@ -182,6 +182,7 @@ async def measure_cairn(
             k: ms(d for _, d in v) for k, v in sorted(hops.after_publish.items())
         },
         "end_to_end_ms": ms(d for _, d in hops.end_to_end),
+        "end_to_end_stages_ms": {k: ms(v) for k, v in hops.stages.items()},
         "lifecycle_ms": ms(
             load.finished_at[lc.number] - load.started_at[lc.number] for lc in completed
         ),

@@ -107,6 +107,7 @@ class Hops:
     # the consumer's share of a hop: published -> consumer done
     after_publish: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     events_published: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
 async def read_hops(database_urls: dict[str, str], since: float, until: float) -> Hops:
@@ -148,9 +149,9 @@ async def read_hops(database_urls: dict[str, str], since: float, until: float) -
                 "SELECT milestone_id, at FROM milestone_history WHERE command = 'release'"
             )
         }
-        paid: dict[str, float] = {}
+        paid: dict[str, tuple[float, float]] = {}
         for r in await conns["notifications"].fetch(
-            "SELECT milestone_id, delivered_at FROM email_deliveries "
+            "SELECT milestone_id, created_at, delivered_at FROM email_deliveries "
             "WHERE recipient_role = 'freelancer' AND delivered_at IS NOT NULL "
             "AND source_event_type LIKE '%released'"
         ):
@@ -158,8 +159,24 @@ async def read_hops(database_urls: dict[str, str], since: float, until: float) -
             if at is not None and since <= at <= until:
                 done = _ts(r["delivered_at"])
                 first = paid.get(r["milestone_id"])
-                paid[r["milestone_id"]] = done if first is None else min(first, done)
-        out.end_to_end = [(done, done - releases[m]) for m, done in paid.items()]
+                if first is None or done < first[0]:
+                    paid[r["milestone_id"]] = (done, _ts(r["created_at"]))
+        out.end_to_end = [(done, done - releases[m]) for m, (done, _) in paid.items()]
+        # Where the end-to-end time goes: release -> payments wrote payment.released
+        # (contracts relay, payments consumer, the Stripe transfer) -> the email was queued
+        # (payments relay, notifications consumer) -> delivered (sender, SMTP).
+        money = {
+            r["m"]: _ts(r["created_at"])
+            for r in await conns["payments"].fetch(
+                "SELECT payload::json->>'milestone_id' AS m, created_at FROM outbox "
+                "WHERE event_type = 'cairn.payment.released'"
+            )
+        }
+        for m, (done, queued) in paid.items():
+            if m in money:
+                out.stages["release -> payment.released written"].append(money[m] - releases[m])
+                out.stages["-> freelancer email queued"].append(queued - money[m])
+                out.stages["-> email delivered (SMTP)"].append(done - queued)
     finally:
         for conn in conns.values():
             await conn.close()

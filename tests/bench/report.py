@@ -123,6 +123,7 @@ def render(result: dict[str, Any]) -> str:
                     for k, v in run["hop_after_publish_ms"].items()
                 ]
                 + [["END TO END release -> paid email", *_lat(run["end_to_end_ms"])]]
+                + [[f"  {k}", *_lat(v)] for k, v in run.get("end_to_end_stages_ms", {}).items()]
                 + [["lifecycle (client, incl. polling)", *_lat(run["lifecycle_ms"])]],
             ),
             "",
