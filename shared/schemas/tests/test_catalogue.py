@@ -117,7 +117,9 @@ def test_milestone_events_carry_what_an_email_and_a_charge_need() -> None:
             )
     funding = sample(MilestoneFundingRequested)
     assert (funding.customer_id, funding.attempt, funding.platform_fee_bps) == (
-        "usr_ada", 1, 1_000,
+        "usr_ada",
+        1,
+        1_000,
     )
 
 

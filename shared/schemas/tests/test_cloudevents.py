@@ -23,8 +23,9 @@ WHEN = datetime(2025, 3, 3, 9, 30, 15, 123456, tzinfo=UTC)
 
 
 def _record(event: Event | None = None) -> KafkaRecord:
-    return to_kafka(event or sample(MilestoneApproved), source="/cairn/contracts",
-                    event_id="evt-1", time=WHEN)
+    return to_kafka(
+        event or sample(MilestoneApproved), source="/cairn/contracts", event_id="evt-1", time=WHEN
+    )
 
 
 def _without(record: KafkaRecord, name: str) -> list[tuple[str, bytes]]:
@@ -44,8 +45,14 @@ def test_every_event_type_survives_the_round_trip(event_type: str) -> None:
     assert record.key == event.key().encode()
     envelope = from_kafka(record.headers, record.value, topic=record.topic)
 
-    assert envelope == Envelope(id="evt-42", type=event_type, source="/cairn/test", time=WHEN,
-                                subject=event.subject(), event=event)
+    assert envelope == Envelope(
+        id="evt-42",
+        type=event_type,
+        source="/cairn/test",
+        time=WHEN,
+        subject=event.subject(),
+        event=event,
+    )
     assert type(envelope.event) is type(event)
 
 
@@ -76,8 +83,11 @@ def test_body_is_the_payload_without_type_or_topic() -> None:
 
 def test_time_is_sent_in_utc_and_ids_default_to_fresh_uuids() -> None:
     paris = timezone(timedelta(hours=1))
-    record = to_kafka(sample(PaymentFunded), source="/cairn/payments",
-                      time=datetime(2025, 3, 3, 10, 30, tzinfo=paris))
+    record = to_kafka(
+        sample(PaymentFunded),
+        source="/cairn/payments",
+        time=datetime(2025, 3, 3, 10, 30, tzinfo=paris),
+    )
     headers = headers_dict(record.headers)
     assert headers["ce_time"] == "2025-03-03T09:30:00.000000Z"
     assert len(headers["ce_id"]) == 36
@@ -100,7 +110,10 @@ def test_headers_may_come_as_a_mapping_of_strings() -> None:
 
 def test_headers_dict_tolerates_bytes_str_none_and_garbage() -> None:
     assert headers_dict([("a", b"x"), ("b", "y"), ("c", None), ("d", b"\xff")]) == {
-        "a": "x", "b": "y", "c": "", "d": "\ufffd",
+        "a": "x",
+        "b": "y",
+        "c": "",
+        "d": "\ufffd",
     }
     assert headers_dict({"a": b"1"}) == {"a": "1"}
 
@@ -120,9 +133,7 @@ def test_unknown_body_fields_are_ignored_for_forward_compatibility() -> None:
     assert envelope.event == sample(MilestoneApproved)
 
 
-@pytest.mark.parametrize(
-    "header", ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time"]
-)
+@pytest.mark.parametrize("header", ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time"])
 def test_a_missing_required_header_is_refused(header: str) -> None:
     record = _record()
     with pytest.raises(InvalidEvent, match=f"missing header.*{header}"):

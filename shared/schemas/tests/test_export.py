@@ -14,8 +14,7 @@ def test_committed_schemas_match_the_code() -> None:
     problems = export.differences(PUBLISHED)
     assert not problems, (
         "shared/schemas/jsonschema is stale, run "
-        "`uv run python -m cairn_schemas.export shared/schemas/jsonschema`:\n"
-        + "\n".join(problems)
+        "`uv run python -m cairn_schemas.export shared/schemas/jsonschema`:\n" + "\n".join(problems)
     )
 
 
@@ -37,8 +36,9 @@ def test_index_lists_every_event_and_topic(tmp_path: Path) -> None:
     export.main([str(tmp_path)])
     index = json.loads((tmp_path / "index.json").read_text())
     assert [e["event_type"] for e in index["events"]] == sorted(EVENT_TYPES)
-    settings = next(e for e in index["events"]
-                    if e["event_type"] == "cairn.marketplace.settings_changed")
+    settings = next(
+        e for e in index["events"] if e["event_type"] == "cairn.marketplace.settings_changed"
+    )
     assert settings == {
         "class": "MarketplaceSettingsChanged",
         "event_type": "cairn.marketplace.settings_changed",
@@ -108,11 +108,18 @@ def test_compat_cli_compares_a_published_directory_with_the_code(
     export.main([str(tmp_path)])
     assert compat.main([str(tmp_path)]) == 0
     (tmp_path / "cairn.message.posted.json").write_text(
-        json.dumps({"x-cairn-event-type": "cairn.message.posted", "type": "object",
-                    "properties": {"body": {"type": "integer"}}, "required": ["body"]})
+        json.dumps(
+            {
+                "x-cairn-event-type": "cairn.message.posted",
+                "type": "object",
+                "properties": {"body": {"type": "integer"}},
+                "required": ["body"],
+            }
+        )
     )
     capsys.readouterr()
     assert compat.main([str(tmp_path)]) == 1
-    assert ("cairn.message.posted: body: type changed from integer to string"
-            in capsys.readouterr().out)
+    assert (
+        "cairn.message.posted: body: type changed from integer to string" in capsys.readouterr().out
+    )
     assert compat.main([str(tmp_path), str(tmp_path)]) == 0

@@ -95,8 +95,11 @@ def test_dispute_shares_add_up_to_the_milestone_amount() -> None:
 def test_dispute_outcome_matches_its_shares(
     outcome: str, to_freelancer: int, to_customer: int, accepted: bool
 ) -> None:
-    changes = {"outcome": outcome, "amount_to_freelancer": to_freelancer,
-               "amount_to_customer": to_customer}
+    changes = {
+        "outcome": outcome,
+        "amount_to_freelancer": to_freelancer,
+        "amount_to_customer": to_customer,
+    }
     if accepted:
         assert isinstance(_with(sample(DisputeResolved), **changes), DisputeResolved)
     else:

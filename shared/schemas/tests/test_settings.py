@@ -14,8 +14,9 @@ BRANDING = {
 
 
 def _settings(**overrides: Any) -> MarketplaceSettings:
-    return MarketplaceSettings.model_validate({"currency": "EUR", "branding": BRANDING,
-                                               **overrides})
+    return MarketplaceSettings.model_validate(
+        {"currency": "EUR", "branding": BRANDING, **overrides}
+    )
 
 
 def _refusal(**overrides: Any) -> str:
@@ -46,8 +47,11 @@ def test_both_customer_mode_options_are_named_in_the_refusal() -> None:
 
 
 def test_charging_on_approval_cannot_be_combined_with_skipping_approval() -> None:
-    message = _refusal(milestone_creator="customer", skip_freelancer_approval=True,
-                       charge_on_freelancer_approval=True)
+    message = _refusal(
+        milestone_creator="customer",
+        skip_freelancer_approval=True,
+        charge_on_freelancer_approval=True,
+    )
     assert "cannot be combined with skip_freelancer_approval" in message
 
 
@@ -56,10 +60,16 @@ def test_charging_on_approval_cannot_be_combined_with_skipping_approval() -> Non
     [
         {"milestone_creator": "customer", "skip_freelancer_approval": True},
         {"milestone_creator": "customer", "charge_on_freelancer_approval": True},
-        {"milestone_creator": "customer", "skip_freelancer_approval": True,
-         "allow_delete_until_paid": True},
-        {"milestone_creator": "customer", "charge_on_freelancer_approval": True,
-         "allow_delete_until_paid": True},
+        {
+            "milestone_creator": "customer",
+            "skip_freelancer_approval": True,
+            "allow_delete_until_paid": True,
+        },
+        {
+            "milestone_creator": "customer",
+            "charge_on_freelancer_approval": True,
+            "allow_delete_until_paid": True,
+        },
         # Sub-option 2 is harmless in freelancer mode (creators may delete unpaid ones anyway).
         {"milestone_creator": "freelancer", "allow_delete_until_paid": True},
     ],
@@ -95,8 +105,9 @@ def test_currency_and_branding_have_no_default() -> None:
 
 
 def test_branding_checks_addresses_urls_and_colours() -> None:
-    brand = Branding.model_validate({**BRANDING, "accent_colour": "#0A7CFF",
-                                     "logo_url": "https://acme.example/logo.png"})
+    brand = Branding.model_validate(
+        {**BRANDING, "accent_colour": "#0A7CFF", "logo_url": "https://acme.example/logo.png"}
+    )
     assert brand.accent_colour == "#0a7cff"
     for field, value in [
         ("from_address", "not an address"),

@@ -137,8 +137,7 @@ class _Comparison:
             if old.get(constraint) != new.get(constraint):
                 self.report(
                     path,
-                    f"{constraint} changed from {old.get(constraint)!r} to "
-                    f"{new.get(constraint)!r}",
+                    f"{constraint} changed from {old.get(constraint)!r} to {new.get(constraint)!r}",
                 )
         if old_kind == "object":
             self._compare_objects(old, new, path)
@@ -241,8 +240,11 @@ def _keyed(variants: list[Schema]) -> dict[str, Schema]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: compare the schemas in OLD_DIR with NEW_DIR (default: generated from the code)."""
-    parser = argparse.ArgumentParser(prog="python -m cairn_schemas.compat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cairn_schemas.compat",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("old_dir", type=Path, help="the published schemas (e.g. main's)")
     parser.add_argument("new_dir", type=Path, nargs="?", help="default: generated from the code")
     args = parser.parse_args(argv)

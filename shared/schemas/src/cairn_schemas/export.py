@@ -69,8 +69,9 @@ def _render(document: Any) -> str:
 
 def expected_files() -> dict[str, str]:
     """File name -> content of everything the export directory should hold."""
-    files = {f"{event_type}.json": _render(schema)
-             for event_type, schema in current_schemas().items()}
+    files = {
+        f"{event_type}.json": _render(schema) for event_type, schema in current_schemas().items()
+    }
     index = {
         "events": [
             {
@@ -83,9 +84,7 @@ def expected_files() -> dict[str, str]:
             }
             for event_type, cls in sorted(EVENT_TYPES.items())
         ],
-        "topics": [
-            {"name": topic, "compacted": topic in topics.COMPACTED} for topic in topics.ALL
-        ],
+        "topics": [{"name": topic, "compacted": topic in topics.COMPACTED} for topic in topics.ALL],
     }
     files[INDEX] = _render(index)
     return files
@@ -123,13 +122,22 @@ def write(directory: Path) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m cairn_schemas.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cairn_schemas.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("directory", type=Path)
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the files differ from the code")
-    parser.add_argument("--allow-breaking", action="store_true",
-                        help="write even if a published schema changes incompatibly")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the files differ from the code",
+    )
+    parser.add_argument(
+        "--allow-breaking",
+        action="store_true",
+        help="write even if a published schema changes incompatibly",
+    )
     args = parser.parse_args(argv)
     directory: Path = args.directory
     if args.check:
@@ -137,8 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems:
             print(problem)
         if problems:
-            print(f"{directory} is out of date: run python -m cairn_schemas.export {directory}",
-                  file=sys.stderr)
+            print(
+                f"{directory} is out of date: run python -m cairn_schemas.export {directory}",
+                file=sys.stderr,
+            )
             return 1
         print(f"{directory} matches the code ({len(EVENT_TYPES)} event types)")
         return 0
@@ -147,13 +157,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if breaks:
             for problem in breaks:
                 print(problem)
-            print("refusing to overwrite published schemas with incompatible ones; add an "
-                  "optional field or a new event type instead (--allow-breaking to force)",
-                  file=sys.stderr)
+            print(
+                "refusing to overwrite published schemas with incompatible ones; add an "
+                "optional field or a new event type instead (--allow-breaking to force)",
+                file=sys.stderr,
+            )
             return 1
     changed = write(directory)
-    print(f"wrote {len(changed)} file(s) to {directory}" if changed
-          else f"{directory} already up to date")
+    print(
+        f"wrote {len(changed)} file(s) to {directory}"
+        if changed
+        else f"{directory} already up to date"
+    )
     return 0
 
 

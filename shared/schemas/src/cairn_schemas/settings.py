@@ -13,9 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from cairn_schemas.base import BasisPoints, Currency, EmailAddress, Text
 
-HexColour = Annotated[
-    str, StringConstraints(to_lower=True, pattern=r"^#[0-9a-fA-F]{6}$")
-]
+HexColour = Annotated[str, StringConstraints(to_lower=True, pattern=r"^#[0-9a-fA-F]{6}$")]
 """``#rrggbb``; stored lower-case."""
 
 WebUrl = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$")]

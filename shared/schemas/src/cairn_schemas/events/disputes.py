@@ -56,8 +56,12 @@ class DisputeResolved(ContractScoped):
 
     @model_validator(mode="after")
     def _shares_match_outcome(self) -> DisputeResolved:
-        require_sum(self.amount, "amount", amount_to_freelancer=self.amount_to_freelancer,
-                    amount_to_customer=self.amount_to_customer)
+        require_sum(
+            self.amount,
+            "amount",
+            amount_to_freelancer=self.amount_to_freelancer,
+            amount_to_customer=self.amount_to_customer,
+        )
         if self.outcome == "release" and self.amount_to_customer:
             raise ValueError("outcome 'release' gives nothing to the customer")
         if self.outcome == "refund" and self.amount_to_freelancer:

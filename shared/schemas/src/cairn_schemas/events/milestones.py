@@ -171,8 +171,12 @@ class MilestoneReleased(_ContractsTopic):
 
     @model_validator(mode="after")
     def _adds_up(self) -> MilestoneReleased:
-        require_sum(self.amount, "amount", amount_to_freelancer=self.amount_to_freelancer,
-                    platform_fee=self.platform_fee)
+        require_sum(
+            self.amount,
+            "amount",
+            amount_to_freelancer=self.amount_to_freelancer,
+            platform_fee=self.platform_fee,
+        )
         return self
 
 
@@ -202,7 +206,10 @@ class MilestoneRefundOrdered(_ContractsTopic):
     event_type = "cairn.milestone.refund_ordered"
 
     reason: Literal[
-        "freelancer_refund", "refund_request_accepted", "refund_deadline", "dispute",
+        "freelancer_refund",
+        "refund_request_accepted",
+        "refund_deadline",
+        "dispute",
         "holding_limit",
     ]
     dispute_id: Id | None = None
@@ -222,8 +229,12 @@ class MilestoneSplitOrdered(_ContractsTopic):
 
     @model_validator(mode="after")
     def _adds_up(self) -> MilestoneSplitOrdered:
-        require_sum(self.amount, "amount", amount_to_freelancer=self.amount_to_freelancer,
-                    amount_to_customer=self.amount_to_customer)
+        require_sum(
+            self.amount,
+            "amount",
+            amount_to_freelancer=self.amount_to_freelancer,
+            amount_to_customer=self.amount_to_customer,
+        )
         return self
 
 
@@ -250,8 +261,13 @@ class MilestoneSettled(_ContractsTopic):
 
     @model_validator(mode="after")
     def _adds_up(self) -> MilestoneSettled:
-        require_sum(self.amount, "amount", amount_to_freelancer=self.amount_to_freelancer,
-                    platform_fee=self.platform_fee, amount_refunded=self.amount_refunded)
+        require_sum(
+            self.amount,
+            "amount",
+            amount_to_freelancer=self.amount_to_freelancer,
+            platform_fee=self.platform_fee,
+            amount_refunded=self.amount_refunded,
+        )
         return self
 
 

@@ -76,8 +76,12 @@ class PaymentReleased(PaymentEvent):
 
     @model_validator(mode="after")
     def _adds_up(self) -> PaymentReleased:
-        require_sum(self.amount, "amount", amount_to_freelancer=self.amount_to_freelancer,
-                    platform_fee=self.platform_fee)
+        require_sum(
+            self.amount,
+            "amount",
+            amount_to_freelancer=self.amount_to_freelancer,
+            platform_fee=self.platform_fee,
+        )
         return self
 
 
@@ -114,8 +118,13 @@ class PaymentSplitSettled(PaymentEvent):
 
     @model_validator(mode="after")
     def _adds_up(self) -> PaymentSplitSettled:
-        require_sum(self.amount, "amount", amount_to_freelancer=self.amount_to_freelancer,
-                    platform_fee=self.platform_fee, amount_refunded=self.amount_refunded)
+        require_sum(
+            self.amount,
+            "amount",
+            amount_to_freelancer=self.amount_to_freelancer,
+            platform_fee=self.platform_fee,
+            amount_refunded=self.amount_refunded,
+        )
         return self
 
 
