@@ -134,8 +134,8 @@ def render(result: dict[str, Any]) -> str:
                         k,
                         f"{v['per_s']:.1f}",
                         str(v["peak_1s"]),
-                        f"{v['ratio_broker']:.3f}",
-                        f"{v['ratio_lower']:.3f}",
+                        f"{100 * v['ratio_broker']:.2f}%",
+                        f"{100 * v['ratio_lower']:.2f}%",
                     ]
                     for k, v in run["hop_throughput"].items()
                 ],
@@ -167,7 +167,7 @@ def render(result: dict[str, Any]) -> str:
                             str(v["events"]),
                             f"{v['seconds']:.2f}",
                             f"{v['per_s']:.0f}",
-                            f"{v['ratio_lower']:.2f}",
+                            f"{100 * v['ratio_lower']:.2f}%",
                         ]
                         for k, v in run["hop_drain"].items()
                     ],
