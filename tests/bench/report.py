@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -186,9 +187,20 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _finite(value: Any) -> Any:
+    """NaN (no sample, not measured) becomes null, so the file is strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(result: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=str))
+    path.write_text(json.dumps(_finite(result), indent=2, default=str, allow_nan=False))
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
