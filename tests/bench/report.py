@@ -213,24 +213,30 @@ def plot(result: dict[str, Any], path: Path) -> None:
     runs = result["runs"]
     fig, axes = plt.subplots(2, 1, figsize=(12, 11), gridspec_kw={"height_ratios": [3, 2]})
     ax = axes[0]
-    run = runs[-1]
-    series: list[tuple[str, dict[str, float]]] = (
-        [(f"HTTP {k}", v) for k, v in run["http_ms"].items()]
-        + [(f"relay {k}", v) for k, v in run["relay_ms"].items()]
-        + [(f"hop {k}", v) for k, v in run["hop_ms"].items()]
-        + [("release -> paid email", run["end_to_end_ms"])]
-    )
-    names = [s[0] for s in series]
-    y = range(len(series))
-    for offset, (q, colour) in enumerate(
-        (("p50", "#4c72b0"), ("p95", "#dd8452"), ("p99", "#c44e52"))
-    ):
+
+    # Every run's p50 / p95 / p99 side by side, per command, hop and end to end.
+    def rows(run: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+        return (
+            [(f"HTTP {k}", v) for k, v in run["http_ms"].items()]
+            + [(f"relay {k}", v) for k, v in run["relay_ms"].items()]
+            + [(f"hop {k}", v) for k, v in run["hop_ms"].items()]
+            + [("release -> paid email", run["end_to_end_ms"])]
+        )
+
+    names = [name for name, _ in rows(runs[0])]
+    y = range(len(names))
+    bars = [(r, q) for r in runs for q in ("p50", "p95", "p99")]
+    height = 0.8 / len(bars)
+    colours = {"p50": "#4c72b0", "p95": "#dd8452", "p99": "#c44e52"}
+    for i, (r, q) in enumerate(bars):
+        values = dict(rows(r))
         ax.barh(
-            [i + (offset - 1) * 0.27 for i in y],
-            [s[1][q] for s in series],
-            height=0.27,
-            label=q,
-            color=colour,
+            [j + (i - (len(bars) - 1) / 2) * height for j in y],
+            [values.get(n, {}).get(q) or 0 for n in names],
+            height=height,
+            label=f"{q}, {r['worker_instances']} instance(s)",
+            color=colours[q],
+            alpha=1.0 if r is runs[0] else 0.45,
         )
     ax.set_yticks(list(y))
     ax.set_yticklabels(names, fontsize=7)
@@ -238,10 +244,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("milliseconds (log)")
     ax.set_title(
-        f"Latency percentiles, {run['worker_instances']} worker instance(s) per service, "
-        f"{run['lifecycles_per_s']:.2f} lifecycles/s"
+        "Latency percentiles; "
+        + ", ".join(
+            f"{r['worker_instances']} instance(s): {r['lifecycles_per_s']:.2f} lifecycles/s"
+            for r in runs
+        )
     )
-    ax.legend()
+    ax.legend(fontsize=7)
     ax2 = axes[1]
     for r in runs:
         ts = r["series"]
