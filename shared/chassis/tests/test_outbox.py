@@ -165,3 +165,30 @@ async def test_two_relays_keep_per_key_order(
     assert sum(len(v) for v in by_key.values()) == 80
     for key, numbers in by_key.items():
         assert numbers == sorted(numbers), f"events of {key!r} out of order"
+
+
+async def test_a_commit_wakes_a_listening_relay_long_before_its_next_poll(
+    db: Database, broker: KafkaBroker, kafka_bootstrap: str, topic: str
+) -> None:
+    await create_topics(kafka_bootstrap, {topic: 3})
+    relay = OutboxRelay(
+        db,
+        functools.partial(publish_record, broker),
+        poll_interval_s=30.0,
+        listening_poll_interval_s=30.0,
+    )
+    running = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(10):
+            while not relay._listening:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # its first pass found nothing: it now waits 30 s
+        async with db.transaction() as session:
+            add_event(session, message("ct_wake", 1), source="/cairn/test")
+            for row in session.new:
+                row.topic = topic
+        records = await consume(kafka_bootstrap, topic, 1, timeout=5.0)
+        assert len(records) == 1, "the commit's notification woke the relay"
+    finally:
+        relay.stop()
+        await asyncio.wait_for(running, timeout=10)

@@ -37,6 +37,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+#: PostgreSQL channel on which a commit that wrote outbox rows wakes the relays.
+OUTBOX_CHANNEL = "cairn_outbox"
+#: ``session.info`` flag set by ``outbox.add_event``: this transaction wrote outbox rows.
+OUTBOX_WRITTEN = "cairn_outbox_written"
+
+
 def is_postgres(engine: AsyncEngine) -> bool:
     """True on PostgreSQL (row locks with SKIP LOCKED are available)."""
     return engine.dialect.name == "postgresql"
@@ -63,9 +69,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        On PostgreSQL a transaction that wrote outbox rows also notifies
+        :data:`OUTBOX_CHANNEL`; the notification is delivered at commit (never on rollback),
+        so the relays publish at once instead of at their next poll.
+        """
         async with self._sessions() as session, session.begin():
             yield session
+            if session.info.pop(OUTBOX_WRITTEN, False) and self.is_postgres:
+                await (await session.connection()).exec_driver_sql(f"NOTIFY {OUTBOX_CHANNEL}")
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""

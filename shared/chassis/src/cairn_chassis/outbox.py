@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped,unused-ignore]
 from cairn_schemas.base import Event
 from cairn_schemas.cloudevents import to_kafka
 from prometheus_client import Counter, Gauge
@@ -24,7 +25,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cairn_chassis.db import Database
+from cairn_chassis.db import OUTBOX_CHANNEL, OUTBOX_WRITTEN, Database
 from cairn_chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,6 +84,7 @@ def add_event(
         payload=record.value.decode(),
     )
     session.add(row)
+    session.info[OUTBOX_WRITTEN] = True  # Database.transaction wakes the relays at commit
     return row.event_id
 
 
@@ -100,11 +102,17 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval_s: float = 0.02,
+        listening_poll_interval_s: float = 1.0,
     ) -> None:
         self._db = db
         self._publish = publish
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        # While a LISTEN connection is up, commits wake the relay and the poll is only the
+        # fallback; without one (SQLite, connection lost) it polls at ``poll_interval_s``.
+        self._listening_poll_interval_s = max(listening_poll_interval_s, poll_interval_s)
+        self._listening = False
+        self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -113,24 +121,74 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until stopped; broker or database failures back off and retry."""
+        listener = asyncio.create_task(self._listen()) if self._db.is_postgres else None
         backoff = 0.1
-        while not self._stopping.is_set():
-            try:
-                sent = await self.relay_once()
-                backoff = 0.1
-            except Exception as exc:
-                OUTBOX_PUBLISH_ERRORS.inc()
-                log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
-                sent = 0
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if sent == 0:
-                await self._sleep(self._poll_interval_s)
+        try:
+            while not self._stopping.is_set():
+                # A commit notified while this pass runs makes the next pause end at once.
+                self._wake.clear()
+                try:
+                    sent = await self.relay_once()
+                    backoff = 0.1
+                except Exception as exc:
+                    OUTBOX_PUBLISH_ERRORS.inc()
+                    log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
+                    sent = 0
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if sent == 0:
+                    await self._pause()
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _pause(self) -> None:
+        """Until the next poll, a commit's notification, or stop."""
+        seconds = self._listening_poll_interval_s if self._listening else self._poll_interval_s
+        waits = [
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection to :data:`OUTBOX_CHANNEL`; reconnect when it drops."""
+        while not self._stopping.is_set():
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox.listen_failed", error=repr(exc))
+            finally:
+                self._listening = False
+            await self._sleep(1.0)
+
+    async def _listen_once(self) -> None:
+        url = self._db.engine.url.set(drivername="postgresql")
+        lost = asyncio.Event()
+        conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(OUTBOX_CHANNEL, lambda *_args: self._wake.set())
+            self._listening = True
+            self._wake.set()  # rows committed before we listened: look once now
+            await lost.wait()
+        finally:
+            if not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close(timeout=2))
 
     async def relay_once(self) -> int:
         """Claim one batch, publish it, mark it published; return how many rows were sent."""
