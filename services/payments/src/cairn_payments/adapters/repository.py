@@ -123,7 +123,7 @@ async def ensure_profile(
         )
         .on_conflict_do_nothing(index_elements=["marketplace_id", "user_id", "kind"])
     )
-    await session.execute(insert)
+    await (await session.connection()).execute(insert)
     found = await get_profile(session, marketplace_id, user_id, kind, lock=True)
     assert found is not None
     return found
@@ -147,7 +147,7 @@ async def remember_operation(
 ) -> None:
     """Store an idempotency key before the Stripe call it protects (no-op if known)."""
     now = utcnow()
-    await session.execute(
+    await (await session.connection()).execute(
         _insert(session)(StripeOperation)
         .values(
             idempotency_key=key,
@@ -185,7 +185,7 @@ async def record_entries(session: AsyncSession, entries: Sequence[LedgerEntry]) 
     """Write entries not yet recorded (by key); returns how many were new."""
     new = 0
     for entry in entries:
-        result = await session.execute(
+        result = await (await session.connection()).execute(
             _insert(session)(LedgerEntryRow)
             .values(
                 key=entry.key,

@@ -54,7 +54,7 @@ async def receive(ctx: PaymentsContext, payload: bytes, signature: str | None) -
     async with ctx.db.transaction() as session:
         dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        result = await session.execute(
+        result = await (await session.connection()).execute(
             insert(StripeEventRow)
             .values(
                 id=event_id,
@@ -66,7 +66,7 @@ async def receive(ctx: PaymentsContext, payload: bytes, signature: str | None) -
             )
             .on_conflict_do_nothing(index_elements=["id"])
         )
-        return event_id, bool(result.rowcount)  # type: ignore[attr-defined]
+        return event_id, bool(result.rowcount)
 
 
 # ---------------------------------------------------------------- handlers
