@@ -27,6 +27,7 @@ from tests.bench import limits, report
 from tests.bench.load import TimedApi, drive, seed_marketplace
 from tests.bench.measure import (
     ProcessSampler,
+    cpu_since,
     event_size,
     postgres_cpu,
     read_hops,
@@ -105,7 +106,7 @@ async def measure_cairn(
             drain_s = await _drained(system, 60)
             stopping.set()
             await sampling
-            pg_cpu = postgres_cpu() - pg_cpu0
+            pg_cpu = cpu_since(pg_cpu0, postgres_cpu())
             machine_busy = machine_cpu() - machine0
             for prof in profilers:
                 await asyncio.to_thread(prof.wait, 60)

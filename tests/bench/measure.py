@@ -75,15 +75,22 @@ class ProcessSampler:
         }
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL server process on the machine (shared by all users)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL server process on the machine, by pid (the
+    server is shared by every session on the machine)."""
+    out: dict[int, float] = {}
     for p in psutil.process_iter(["name"]):
         if (p.info.get("name") or "").startswith("postgres"):
             with contextlib.suppress(psutil.Error):
                 t = p.cpu_times()
-                total += t.user + t.system
-    return total
+                out[p.pid] = t.user + t.system
+    return out
+
+
+def cpu_since(start: dict[int, float], end: dict[int, float]) -> float:
+    """CPU used between two :func:`postgres_cpu` samples by the processes alive at the end
+    (a backend that exited in between is not counted: a slight undercount)."""
+    return sum(cpu - start.get(pid, 0.0) for pid, cpu in end.items())
 
 
 def _plain(url: str) -> str:
