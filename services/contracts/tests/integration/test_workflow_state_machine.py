@@ -50,7 +50,7 @@ from cairn_schemas.events import (
     PaymentSplitSettled,
 )
 from cairn_schemas.settings import MarketplaceSettings
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -681,6 +681,9 @@ def test_the_workflow_holds_under_random_commands(machine_database_url: str) -> 
                 max_examples=int(os.environ.get("CONTRACTS_MACHINE_EXAMPLES", "30")),
                 stateful_step_count=20,
                 deadline=None,
+                # No shrinking: against a database it takes minutes; a failure reports the
+                # full sequence of steps, which replays as it is.
+                phases=[Phase.explicit, Phase.reuse, Phase.generate],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
                 database=None,
             ),
