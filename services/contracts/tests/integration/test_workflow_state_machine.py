@@ -671,6 +671,8 @@ def machine_database_url(postgres_admin_url: str) -> Iterator[str]:
     yield from fresh_database(postgres_admin_url)
 
 
+# ~10 s on a quiet machine; a generous ceiling for a busy two-core CI box.
+@pytest.mark.timeout(900)
 def test_the_workflow_holds_under_random_commands(machine_database_url: str) -> None:
     RUNNER.loop = asyncio.new_event_loop()
     RUNNER.db = Database(machine_database_url, pool_size=4)
