@@ -47,6 +47,10 @@ schemas-check: sync ## fail if the exported JSON Schemas are out of date
 chaos: sync ## chaos run: make chaos LIFECYCLES=1000 SEED=1 (report; non-zero on violations)
 	@$(UV) run --no-sync python -m tests.chaos --lifecycles $(LIFECYCLES) --seed $(SEED)
 
+BENCH_ARGS = $(if $(filter command line,$(origin LIFECYCLES)),--lifecycles $(LIFECYCLES)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(DURATION),--duration $(DURATION)) $(if $(INSTANCES),--instances $(INSTANCES)) $(if $(RATE),--rate $(RATE))
+bench: sync ## benchmark, not a test (~5 min): make bench LIFECYCLES=… CONCURRENCY=16 DURATION=30 INSTANCES=1,2 RATE=0
+	@$(UV) run --no-sync python -m tests.bench $(BENCH_ARGS)
+
 deploy-check: sync ## render and validate the Kubernetes manifests and Dockerfiles (offline)
 	@deploy/check.sh
 
