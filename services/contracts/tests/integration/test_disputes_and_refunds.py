@@ -104,6 +104,10 @@ async def test_a_split_adds_up_exactly_and_an_invalid_split_changes_nothing(api:
     (resolved,) = await deal.events("dispute.resolved")
     assert resolved["amount_to_freelancer"] + resolved["amount_to_customer"] == 50_000
     assert (await deal.milestone(milestone_id))["state"] == "releasing"
+    # A "released" outcome answers an order this milestone never gave: ignored.
+    await api.payment_released(deal, milestone_id)
+    assert (await deal.milestone(milestone_id))["state"] == "releasing"
+    assert await deal.events("milestone.released") == []
     await api.payment_split_settled(deal, milestone_id, dispute_id=dispute_id, to_freelancer=20_001)
     assert (await deal.milestone(milestone_id))["state"] == "settled"
     (settled,) = await deal.events("milestone.settled")

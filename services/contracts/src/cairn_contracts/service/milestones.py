@@ -623,6 +623,11 @@ async def payment_outcome(
     contract, m = await load_milestone(session, caller, milestone_id)
     if attempt is not None and attempt != m.funding_attempt:
         return None
+    split_ordered = m.split_to_freelancer is not None
+    if (command == Command.RELEASE_COMPLETED and split_ordered) or (
+        command == Command.SPLIT_COMPLETED and not split_ordered
+    ):
+        return None  # an outcome that answers an order this milestone never gave
     try:
         previous = _apply(contract, m, command, caller)
     except Refused:

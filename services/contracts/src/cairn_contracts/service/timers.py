@@ -154,7 +154,12 @@ async def run_due(db: Database, now: datetime, *, reminder_before: timedelta) ->
     )
 
     fired += await _each(
-        await _due_ids(db, col(m.refund_requested).is_(True), col(m.refund_respond_by) <= now),
+        await _due_ids(
+            db,
+            col(m.state).in_(["funded", "submitted"]),
+            col(m.refund_requested).is_(True),
+            col(m.refund_respond_by) <= now,
+        ),
         lambda mid, c: milestones.refund(db, c, mid, Command.REFUND_DEADLINE),
     )
 
