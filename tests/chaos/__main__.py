@@ -19,6 +19,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--no-faults", action="store_true", help="the same load, no faults")
     parser.add_argument(
+        "--fault-interval",
+        type=float,
+        default=1.0,
+        help="mean seconds between faults (exponentially distributed)",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=None, help="where logs go (default: a temporary folder)"
     )
     args = parser.parse_args()

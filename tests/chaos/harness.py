@@ -51,6 +51,7 @@ class Report:
     emails_caught: int
     duplicate_emails: int
     api_retries: int
+    fault_interval_s: float = 1.0
     lifecycle_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -138,7 +139,7 @@ async def run(
     concurrency: int = 12,
     workdir: Path,
     faults: bool = True,
-    keep_logs: bool = False,
+    fault_interval_s: float = 1.0,
 ) -> Report:
     """Run the whole experiment and return its report."""
     rng = random.Random(seed)
@@ -224,7 +225,9 @@ async def run(
 
         todo = plan(lifecycles, rng)
         stopping = asyncio.Event()
-        injector = FaultInjector(stack, proxy, mail, stripe, random.Random(seed + 1))
+        injector = FaultInjector(
+            stack, proxy, mail, stripe, random.Random(seed + 1), mean_interval_s=fault_interval_s
+        )
         fault_task = asyncio.create_task(injector.run(stopping)) if faults else None
         gate = asyncio.Semaphore(concurrency)
         done = 0
@@ -261,6 +264,7 @@ async def run(
             duplicate_emails=dupes,
             api_retries=api.retries,
             lifecycle_kinds=kinds,
+            fault_interval_s=fault_interval_s,
         )
     finally:
         if api is not None:
