@@ -98,6 +98,8 @@ class FaultInjector:
         await self.proxy.restore()
 
     async def smtp_tempfail(self) -> None:
+        if not self.mail.running:
+            return  # it is down already; its fault controls are down with it
         self.counts["SMTP 451 answers"] += 1
         await asyncio.to_thread(self.mail.set_faults, tempfail_next=self.rng.randint(1, 5))
 

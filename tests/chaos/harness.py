@@ -235,7 +235,7 @@ async def run(
         async def one(lc: Lifecycle) -> None:
             nonlocal done
             async with gate:
-                await run_lifecycle(api, stripe, lc)  # type: ignore[arg-type]
+                await run_lifecycle(api, stripe, lc)
             done += 1
             if done % 25 == 0 or done == len(todo):
                 print(f"  {done}/{len(todo)} lifecycles finished", flush=True)
