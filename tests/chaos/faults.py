@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class FaultInjector:
             self.stripe_faults,
         ]
         running: set[asyncio.Task[None]] = set()
+        supervisor = asyncio.create_task(self.supervise(stopping))
         try:
             while not stopping.is_set():
                 try:
@@ -56,7 +58,18 @@ class FaultInjector:
                 task.add_done_callback(running.discard)
         finally:
             await asyncio.gather(*running, return_exceptions=True)
+            await supervisor
             await self.heal()
+
+    async def supervise(self, stopping: asyncio.Event) -> None:
+        """Restart a process that died on its own, as Kubernetes does (restartPolicy)."""
+        while not stopping.is_set():
+            for (service, role), proc in list(self.stack.procs.items()):
+                if proc.poll() is not None and (service, role) not in self._busy:
+                    self.counts[f"restarted after exiting: {service} {role}"] += 1
+                    await asyncio.to_thread(self.stack.start, service, role)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 1.0)
 
     async def heal(self) -> None:
         """Every process running, broker reachable, no SMTP or Stripe faults."""

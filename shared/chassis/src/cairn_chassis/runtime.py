@@ -79,7 +79,8 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    await broker.start()
+    if not await _start_broker(broker, stopping):
+        return
     log.info("worker.started")
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(fn(stopping)) for fn in loops]
     if settings is not None and settings.worker_port:
@@ -106,6 +107,24 @@ async def run_worker(
     await asyncio.gather(*tasks, return_exceptions=True)
     await broker.stop()
     log.info("worker.stopped")
+
+
+async def _start_broker(broker: KafkaBroker, stopping: asyncio.Event) -> bool:
+    """Connect, retrying with backoff while the brokers are unreachable (a worker started
+    during a broker outage waits for it instead of crash-looping); False if stopped."""
+    delay = 0.5
+    while not stopping.is_set():
+        try:
+            await broker.start()
+            return True
+        except Exception as exc:
+            log.warning("worker.broker_unavailable", error=repr(exc), retry_in_s=delay)
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(delay * 2, 10.0)
+    return False
 
 
 def outbox_relay_loop(
