@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import stripe as stripe_errors
 from cairn_devstack.testing import StripeServer
 
 from tests.chaos.api import Api, ScenarioError
@@ -215,14 +216,21 @@ async def _pay(
 
 
 async def _save_card(api: Api, stripe: StripeServer, customer: str, number: str) -> None:
+    # The front end tokenises the card with Stripe.js, which the Stripe faults hit too; a
+    # customer whose card form failed simply tries again.
     client = stripe.client()
-    pm = await asyncio.to_thread(
-        client.v1.payment_methods.create,
-        params={
-            "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-        },
-    )
+    params: Any = {
+        "type": "card",
+        "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+    }
+    for attempt in range(30):
+        try:
+            pm = await asyncio.to_thread(client.v1.payment_methods.create, params=params)
+            break
+        except stripe_errors.StripeError:
+            if attempt == 29:
+                raise
+            await asyncio.sleep(0.5)
     await api.call(
         customer,
         "POST",
