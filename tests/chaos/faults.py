@@ -111,18 +111,22 @@ class FaultInjector:
         await self.proxy.restore()
 
     async def smtp_tempfail(self) -> None:
-        if not self.mail.running:
-            return  # it is down already; its fault controls are down with it
+        if not self.mail.running or ("mail", "sink") in self._busy:
+            return  # it is down (or going down); its fault controls are down with it
         self.counts["SMTP 451 answers"] += 1
         await asyncio.to_thread(self.mail.set_faults, tempfail_next=self.rng.randint(1, 5))
 
     async def smtp_outage(self) -> None:
-        if not self.mail.running:
-            return
-        self.counts["SMTP server down"] += 1
-        await asyncio.to_thread(self.mail.stop)
-        await asyncio.sleep(self.rng.uniform(1.0, 5.0))
-        await asyncio.to_thread(self.mail.start)
+        if not self.mail.running or ("mail", "sink") in self._busy:
+            return  # one outage at a time: a second one must not stop a sink mid-start
+        self._busy.add(("mail", "sink"))
+        try:
+            self.counts["SMTP server down"] += 1
+            await asyncio.to_thread(self.mail.stop)
+            await asyncio.sleep(self.rng.uniform(1.0, 5.0))
+            await asyncio.to_thread(self.mail.start)
+        finally:
+            self._busy.discard(("mail", "sink"))
 
     async def stripe_faults(self) -> None:
         self.counts["Stripe 5xx/timeouts window"] += 1
