@@ -87,7 +87,15 @@ async def _payment_intent_succeeded(
         return None
     escrow = repo.to_domain(row)
     attempt = str(_get(_get(pi, "metadata") or {}, "attempt") or "")
-    if escrow.payment_intent_id not in (None, pi["id"]) or attempt != str(escrow.attempt):
+    # The attempt in the PaymentIntent's metadata decides (one PaymentIntent per attempt, by
+    # idempotency key): the escrow may still hold the previous attempt's id while the
+    # current attempt's creation is being reconciled, and that success is not stale.
+    stale = (
+        attempt != str(escrow.attempt)
+        if attempt
+        else escrow.payment_intent_id not in (None, pi["id"])
+    )
+    if stale:
         # An older attempt's PaymentIntent succeeded late (e.g. 3-D Secure finished after the
         # customer paid again): it never funds the escrow, and its money goes back.
         log.error("webhook.stale_payment_intent", milestone_id=milestone_id, pi=pi["id"])
