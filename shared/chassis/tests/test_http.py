@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator
 
@@ -13,13 +15,23 @@ from cairn_chassis.db import Database
 from cairn_chassis.errors import Problem
 from cairn_chassis.http import create_app
 from cairn_chassis.idempotency import IdempotentResponse
+from cairn_chassis.outbox import utcnow
 from cairn_chassis.settings import ServiceSettings
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel, func, select
 
 router = APIRouter(prefix="/v1")
 CALLS: list[str] = []
+GATE = asyncio.Event()
+
+
+class Order(SQLModel, table=True):
+    """A command's write in the tests below."""
+
+    __tablename__ = "test_orders"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
 
 
 class Item(BaseModel):
@@ -42,14 +54,33 @@ async def crash(principal: CurrentPrincipal) -> None:
     raise RuntimeError("bug")
 
 
+@router.post("/orders", status_code=201)
+async def place_order(item: Item, request: Request, principal: CurrentPrincipal) -> dict[str, str]:
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        session.add(Order(name=item.name))
+    CALLS.append(item.name)
+    if item.name == "then-crash":
+        raise RuntimeError("the answer could not be built after the write")
+    if item.name == "slow":
+        await GATE.wait()
+    return {"name": item.name}
+
+
+async def orders(db: Database) -> int:
+    async with db.transaction() as session:
+        return int((await session.exec(select(func.count()).select_from(Order))).one())
+
+
 @pytest.fixture
 async def client(settings: ServiceSettings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     async with db.engine.begin() as conn:
-        table = IdempotentResponse.__table__  # type: ignore[attr-defined]
-        await conn.run_sync(SQLModel.metadata.drop_all, tables=[table])
-        await conn.run_sync(SQLModel.metadata.create_all, tables=[table])
+        tables = [IdempotentResponse.__table__, Order.__table__]  # type: ignore[attr-defined]
+        await conn.run_sync(SQLModel.metadata.drop_all, tables=tables)
+        await conn.run_sync(SQLModel.metadata.create_all, tables=tables)
     app = create_app(settings, db, title="t", version="1", description="d", routers=[router])
     CALLS.clear()
+    GATE.clear()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
@@ -158,6 +189,69 @@ async def test_a_failed_request_can_be_retried_with_its_key(
     assert (await client.post("/v1/crash", headers=t)).status_code == 500, (
         "a 5xx is not stored: the retry ran again"
     )
+
+
+async def test_a_keyed_command_and_its_stored_answer_commit_together(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    t = auth(token(settings)) | {"idempotency-key": "k-atomic"}
+    assert (
+        await client.post("/v1/orders", json={"name": "then-crash"}, headers=t)
+    ).status_code == 500
+    assert await orders(db) == 0, "the write of a request that failed is undone with it"
+    r = await client.post("/v1/orders", json={"name": "ok"}, headers=auth(token(settings)))
+    assert r.status_code == 201
+    assert await orders(db) == 1
+
+    t = auth(token(settings)) | {"idempotency-key": "k-once"}
+    first = await client.post("/v1/orders", json={"name": "a"}, headers=t)
+    again = await client.post("/v1/orders", json={"name": "a"}, headers=t)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await orders(db) == 2, "the retry replayed the answer; the order was placed once"
+
+
+async def test_a_retry_while_the_first_runs_is_told_to_wait_and_then_replays(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    t = auth(token(settings)) | {"idempotency-key": "k-slow"}
+    first = asyncio.create_task(client.post("/v1/orders", json={"name": "slow"}, headers=t))
+    while CALLS != ["slow"]:
+        await asyncio.sleep(0.01)
+    busy = await client.post("/v1/orders", json={"name": "slow"}, headers=t)
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "idempotency.in_progress"
+    GATE.set()
+    assert (await first).status_code == 201
+    replay = await client.post("/v1/orders", json={"name": "slow"}, headers=t)
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert await orders(db) == 1
+
+
+async def test_a_key_whose_first_request_died_unanswered_runs_at_once(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    # What a killed API leaves: the key reserved, no answer, no lock (its transaction,
+    # and with it the command's writes, died with the process).
+    body = b'{"name": "again"}'
+    t = auth(token(settings)) | {"idempotency-key": "k-dead", "content-type": "application/json"}
+    async with db.transaction() as session:
+        session.add(
+            IdempotentResponse(
+                scope="mk:u1",
+                key="k-dead",
+                request_hash=_digest("/v1/orders", body),
+                created_at=utcnow(),
+            )
+        )
+    r = await client.post("/v1/orders", content=body, headers=t)
+    assert r.status_code == 201, "no waiting for an expiry: the unanswered key is taken over"
+    assert await orders(db) == 1
+
+
+def _digest(path: str, body: bytes) -> str:
+    return hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
 
 
 async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:

@@ -38,11 +38,12 @@ async def consume(bootstrap: str, topic: str, count: int, timeout: float = 20.0)
     await consumer.start()
     records: list[Any] = []
     try:
-        async with asyncio.timeout(timeout):
-            while len(records) < count:
-                batch = await consumer.getmany(timeout_ms=200)
-                for rs in batch.values():
-                    records.extend(rs)
+        # On timeout, what came is returned: the caller's assertion then says how much.
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < count and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for rs in batch.values():
+                records.extend(rs)
         # Anything beyond ``count`` that is already there is a duplicate we want to see.
         batch = await consumer.getmany(timeout_ms=300)
         for rs in batch.values():
@@ -162,7 +163,7 @@ async def test_two_relays_keep_per_key_order(
     for r in records:
         body = from_kafka(r.headers, r.value).event
         by_key.setdefault(r.key, []).append(int(body.message_id[1:]))
-    assert sum(len(v) for v in by_key.values()) == 80
+    assert sum(len(v) for v in by_key.values()) == 80, {k: len(v) for k, v in by_key.items()}
     for key, numbers in by_key.items():
         assert numbers == sorted(numbers), f"events of {key!r} out of order"
 

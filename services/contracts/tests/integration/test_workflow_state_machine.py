@@ -627,11 +627,15 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert rows[0].to_state == "approved", "paid a milestone that was never approved"
 
     def unchanged_once_paid(self, m: MilestoneRow, rows: list[HistoryRow]) -> None:
-        paid_at = next((n for n, h in enumerate(rows) if h.to_state in PAID), None)
-        if paid_at is None:
+        # A payment that fails sends the milestone back to "approved" (unpaid, editable
+        # again); once the money is held it never goes back.
+        assert all(h.from_state not in PAID for h in rows if h.command in ("edit", "delete")), (
+            "edited or deleted while paid"
+        )
+        held_at = next((n for n, h in enumerate(rows) if h.to_state in PAID - {"funding"}), None)
+        if held_at is None:
             assert m.id not in self.paid_snapshot
             return
-        assert all(h.command not in ("edit", "delete") for h in rows[paid_at:])
         assert m.state != "deleted"
         content = (m.title, m.description, m.amount)
         assert self.paid_snapshot.setdefault(m.id, content) == content, "edited once paid"

@@ -12,7 +12,9 @@ import stripe
 from aiokafka import AIOKafkaProducer
 from cairn_devstack.testing import StripeServer
 from cairn_payments.config import Settings
+from cairn_payments.service.context import PaymentsContext, charge_key
 from cairn_schemas.events import (
+    PaymentFailed,
     PaymentFunded,
     PaymentReconciling,
     PaymentRefunded,
@@ -21,7 +23,14 @@ from cairn_schemas.events import (
 )
 
 from .conftest import PaymentEvents, send
-from .helpers import Deal, balances_of, escrow_of, onboard_freelancer, save_card
+from .helpers import (
+    CARD_DECLINED_ON_CHARGE,
+    Deal,
+    balances_of,
+    escrow_of,
+    onboard_freelancer,
+    save_card,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +254,60 @@ async def test_random_timeouts_and_5xx_on_every_call_still_end_in_one_object_eac
     for deal, state in zip(deals, ("released", "refunded", "settled"), strict=True):
         assert (await escrow_of(http, settings, deal))["state"] == state
         await balances_of(http, settings, deal)
+
+
+async def test_a_retried_payment_whose_worker_died_mid_charge_is_funded_not_refunded(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    ctx: PaymentsContext,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    """Found by the chaos run (seed 7): the customer's card is declined; they pay again with
+    another card; the worker taking that second attempt is killed after Stripe charged but
+    before its transaction committed, so the escrow still shows attempt 1, failed, when the
+    second charge's ``payment_intent.succeeded`` webhook arrives. That success is the
+    current attempt's: it funds the escrow, is never refunded, the redelivered request
+    charges nothing more, and the release pays the freelancer."""
+    deal = Deal.new(amount=40_544)
+    await save_card(http, settings, deal, stripe_client, CARD_DECLINED_ON_CHARGE)
+    await send(producer, deal.funding_requested(attempt=1))
+    await payment_events.wait_for(deal.milestone_id, PaymentFailed)
+    profile = await save_card(http, settings, deal, stripe_client)
+    before = stripe_server.stats()
+
+    # What the killed worker did before dying: attempt 2's charge, by its own key.
+    retry = deal.funding_requested(attempt=2)
+    await ctx.gateway.charge(
+        amount=deal.amount,
+        currency=retry.currency,
+        customer_id=profile["stripe_customer_id"],
+        payment_method_id=profile["default_payment_method_id"],
+        transfer_group=deal.milestone_id,
+        metadata={
+            "marketplace_id": retry.marketplace_id,
+            "contract_id": retry.contract_id,
+            "milestone_id": deal.milestone_id,
+            "attempt": "2",
+            "operation": "charge",
+        },
+        key=charge_key(deal.milestone_id, 2),
+    )
+    funded = (await payment_events.wait_for(deal.milestone_id, PaymentFunded))[0]
+    assert funded.amount == 40_544
+    await send(producer, retry)  # the request redelivered to the restarted worker
+
+    account = await onboard_freelancer(http, settings, deal)
+    stripe_server.enable_payouts(account)
+    await send(producer, deal.release_requested())
+    released = (await payment_events.wait_for(deal.milestone_id, PaymentReleased))[0]
+    assert released.amount_to_freelancer == 36_490, "the 10% fee (4,054) stays on the platform"
+    after = stripe_server.stats()
+    assert after["charges"] == before["charges"] + 1
+    assert after["refunds"] == before["refunds"], "nobody asked for a refund"
+    assert after["transfers"] == before["transfers"] + 1
+    assert len(payment_events.of(deal.milestone_id, PaymentFunded)) == 1
+    assert (await escrow_of(http, settings, deal))["state"] == "released"
+    await balances_of(http, settings, deal)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -48,6 +50,14 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+#: The request-wide transaction, if one is open in this context (see ``request_transaction``).
+#: Only the task that opened it joins it: a task spawned meanwhile inherits the context
+#: but must not share the session (nor outlive its transaction).
+_AMBIENT: ContextVar[tuple[Database, AsyncSession, asyncio.Task[Any] | None] | None] = ContextVar(
+    "cairn_ambient_transaction", default=None
+)
+
+
 class Database:
     """Owns the engine and hands out transactional sessions."""
 
@@ -74,11 +84,39 @@ class Database:
         On PostgreSQL a transaction that wrote outbox rows also notifies
         :data:`OUTBOX_CHANNEL`; the notification is delivered at commit (never on rollback),
         so the relays publish at once instead of at their next poll.
+
+        Inside :meth:`request_transaction` this is a SAVEPOINT of the request's transaction:
+        an error rolls back this block only, and nothing commits before the request does.
         """
+        ambient = _AMBIENT.get()
+        if ambient is not None and ambient[0] is self and ambient[2] is asyncio.current_task():
+            session = ambient[1]
+            async with session.begin_nested():
+                yield session
+            return
         async with self._sessions() as session, session.begin():
             yield session
-            if session.info.pop(OUTBOX_WRITTEN, False) and self.is_postgres:
-                await (await session.connection()).exec_driver_sql(f"NOTIFY {OUTBOX_CHANNEL}")
+            await self._notify_outbox(session)
+
+    @asynccontextmanager
+    async def request_transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction that every :meth:`transaction` in this context joins.
+
+        Used by the Idempotency-Key middleware so that a command's writes and the answer
+        stored for its key commit together: a crash between the two cannot leave a done
+        command without its answer. Committed on success, rolled back on error.
+        """
+        async with self._sessions() as session, session.begin():
+            token = _AMBIENT.set((self, session, asyncio.current_task()))
+            try:
+                yield session
+            finally:
+                _AMBIENT.reset(token)
+            await self._notify_outbox(session)
+
+    async def _notify_outbox(self, session: AsyncSession) -> None:
+        if session.info.pop(OUTBOX_WRITTEN, False) and self.is_postgres:
+            await (await session.connection()).exec_driver_sql(f"NOTIFY {OUTBOX_CHANNEL}")
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""

@@ -2,8 +2,9 @@
 
 The key is scoped to the caller (token subject and marketplace). A repeat with a different
 body is refused with 422 ``idempotency.key_reused``; a repeat while the first request is
-still running gets 409 ``idempotency.in_progress``. Only responses below 500 are kept, so
-a request that failed on our side can be retried with the same key.
+still running gets 409 ``idempotency.in_progress``. Only responses below 500 are kept (a
+5xx rolls the request's writes back), so a request that failed on our side can be retried
+with the same key.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import jwt
 from sqlalchemy import Column, LargeBinary, Text
-from sqlmodel import Field, SQLModel, col, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn_chassis.db import Database
 from cairn_chassis.errors import PROBLEM_JSON, Problem
 from cairn_chassis.outbox import utcnow
-
-PENDING_EXPIRES_AFTER = timedelta(minutes=2)
 
 
 class IdempotentResponse(SQLModel, table=True):
@@ -72,8 +74,20 @@ class _Captured:
     body: bytes = b""
 
 
+class _Rollback(Exception):
+    """Internal: the request failed on our side; undo its writes, keep the key open."""
+
+
 class IdempotencyMiddleware:
-    """Pure ASGI middleware storing the first response for each (caller, key)."""
+    """Pure ASGI middleware storing the first response for each (caller, key).
+
+    The request runs inside one database transaction (``Database.request_transaction``)
+    that also holds the key's row lock and stores the answer: the command's writes and
+    its stored answer commit together or not at all. So a retry after a crash either
+    replays the answer (the command was done) or runs the command (it was not) — it never
+    meets a done command without its answer. While the first request runs, its row lock
+    makes a concurrent retry answer 409 ``idempotency.in_progress`` at once.
+    """
 
     def __init__(self, app: ASGIApp, db: Database) -> None:
         self.app = app
@@ -104,16 +118,13 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         caller = _caller_scope(headers.get("authorization", ""))
         digest = hashlib.sha256(scope["path"].encode() + b"\0" + body).hexdigest()
-
-        stored = await self._begin(caller, key, digest)
-        if stored is not None:
-            await _replay(send, stored, digest)
-            return
-
-        captured = _Captured()
+        await self._reserve(caller, key, digest)
 
         async def replay_receive() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
+
+        captured = _Captured()
+        answer: list[Message] = []
 
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -121,62 +132,66 @@ class IdempotencyMiddleware:
                 captured.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
             elif message["type"] == "http.response.body":
                 captured.body += message.get("body", b"")
-            await send(message)
+            answer.append(message)
 
+        stored: IdempotentResponse | Problem | None = None
         try:
-            await self.app(scope, replay_receive, capture_send)
-        finally:
-            await self._finish(caller, key, captured)
+            async with self.db.request_transaction() as session:
+                row = await self._claim(session, caller, key)
+                if row is None:
+                    stored = _IN_PROGRESS
+                elif row.status is not None or row.request_hash != digest:
+                    stored = row
+                else:
+                    await self.app(scope, replay_receive, capture_send)
+                    if captured.status is None or captured.status >= 500:
+                        raise _Rollback
+                    _record(row, captured)
+                    session.add(row)
+        except _Rollback:
+            pass  # the key stays unanswered: a retry runs the request again
+        if isinstance(stored, Problem):
+            await _send_problem(send, stored)
+        elif stored is not None:
+            await _replay(send, stored, digest)
+        else:
+            for message in answer:
+                await send(message)
 
-    async def _begin(self, caller: str, key: str, digest: str) -> IdempotentResponse | None:
-        """Reserve the key; return the stored record if the key was used before."""
+    async def _reserve(self, caller: str, key: str, digest: str) -> None:
+        """Create the key's row (unanswered) in its own transaction, if it is new."""
+        values = {"scope": caller, "key": key, "request_hash": digest, "created_at": utcnow()}
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        statement = insert(IdempotentResponse).values(**values).on_conflict_do_nothing()
         async with self.db.transaction() as session:
-            existing = (
-                await session.exec(
-                    select(IdempotentResponse)
-                    .where(IdempotentResponse.scope == caller, IdempotentResponse.key == key)
-                    .with_for_update()
-                )
-            ).first()
-            if existing is None:
-                session.add(IdempotentResponse(scope=caller, key=key, request_hash=digest))
-                return None
-            expired = existing.status is None and (
-                _aware(existing.created_at) < utcnow() - PENDING_EXPIRES_AFTER
-            )
-            if expired:
-                existing.request_hash = digest
-                existing.created_at = utcnow()
-                session.add(existing)
-                return None
-            return existing
+            await (await session.connection()).execute(statement)
 
-    async def _finish(self, caller: str, key: str, captured: _Captured) -> None:
-        status = captured.status
-        where = (col(IdempotentResponse.scope) == caller, col(IdempotentResponse.key) == key)
-        async with self.db.transaction() as session:
-            if status is None or status >= 500:
-                # Failed on our side: forget the key so the client can retry with it.
-                await (await session.connection()).execute(delete(IdempotentResponse).where(*where))
-                return
-            row = (await session.exec(select(IdempotentResponse).where(*where))).first()
-            if row is None:
-                return
-            row.status = status
-            row.content_type = captured.headers.get("content-type")
-            row.body = captured.body
-            row.headers = json.dumps(
-                {
-                    k: v
-                    for k, v in captured.headers.items()
-                    if k in ("etag", "location", "content-type")
-                }
-            )
-            session.add(row)
+    async def _claim(
+        self, session: AsyncSession, caller: str, key: str
+    ) -> IdempotentResponse | None:
+        """Lock the key's row for this request; None if another request holds it."""
+        query = select(IdempotentResponse).where(
+            IdempotentResponse.scope == caller, IdempotentResponse.key == key
+        )
+        if self.db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        return (await session.exec(query.execution_options(populate_existing=True))).first()
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
+_IN_PROGRESS = Problem(
+    409,
+    "idempotency.in_progress",
+    "A request with this Idempotency-Key is still being processed; retry shortly.",
+)
+
+
+def _record(row: IdempotentResponse, captured: _Captured) -> None:
+    row.status = captured.status
+    row.content_type = captured.headers.get("content-type")
+    row.body = captured.body
+    row.headers = json.dumps(
+        {k: v for k, v in captured.headers.items() if k in ("etag", "location", "content-type")}
+    )
 
 
 async def _replay(send: Send, stored: IdempotentResponse, digest: str) -> None:
@@ -187,16 +202,6 @@ async def _replay(send: Send, stored: IdempotentResponse, digest: str) -> None:
                 422,
                 "idempotency.key_reused",
                 "This Idempotency-Key was already used with a different request body.",
-            ),
-        )
-        return
-    if stored.status is None:
-        await _send_problem(
-            send,
-            Problem(
-                409,
-                "idempotency.in_progress",
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
             ),
         )
         return

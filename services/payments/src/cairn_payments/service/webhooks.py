@@ -86,13 +86,15 @@ async def _payment_intent_succeeded(
     if row is None or row.charged:
         return None
     escrow = repo.to_domain(row)
-    attempt = str(_get(_get(pi, "metadata") or {}, "attempt") or "")
+    attempt = _attempt_of(pi)
     # The attempt in the PaymentIntent's metadata decides (one PaymentIntent per attempt, by
-    # idempotency key): the escrow may still hold the previous attempt's id while the
-    # current attempt's creation is being reconciled, and that success is not stale.
+    # idempotency key). An older attempt's success is stale. A newer one is the current
+    # attempt whose funding transaction was lost after Stripe charged (the worker died
+    # mid-call): the escrow still shows the previous, failed attempt, and the redelivered
+    # request will find this very PaymentIntent by its key — so the success funds it.
     stale = (
-        attempt != str(escrow.attempt)
-        if attempt
+        attempt < escrow.attempt
+        if attempt is not None
         else escrow.payment_intent_id not in (None, pi["id"])
     )
     if stale:
@@ -117,10 +119,19 @@ async def _payment_intent_succeeded(
     result = charge_result(pi)
     if result.charge_id is None:
         return None
+    if attempt is not None and attempt > escrow.attempt:
+        log.warning("webhook.newer_attempt_funds", milestone_id=milestone_id, attempt=attempt)
+        escrow.attempt = attempt
     escrow.resume()
     entries, events = funding.apply_charge_result(escrow, row, result)
     await save(session, row, escrow, entries, events)
     return None
+
+
+def _attempt_of(pi: dict[str, Any]) -> int | None:
+    """The funding attempt a PaymentIntent was made for (its metadata), if it says."""
+    raw = str(_get(_get(pi, "metadata") or {}, "attempt") or "")
+    return int(raw) if raw.isdigit() else None
 
 
 async def _payment_intent_failed(
