@@ -144,12 +144,47 @@ def _contract_open(ctx: Context) -> None:
         raise Refused("contract.closed", f"The contract is {ctx.contract}; nothing can change.")
 
 
+def _refund_requested(ctx: Context) -> None:
+    if not ctx.refund_requested:
+        raise Refused("milestone.no_refund_request", "The customer has not requested a refund.")
+
+
 def _creator(ctx: Context) -> ActorRole:
     return "customer" if ctx.settings.customer_mode else "freelancer"
 
 
+HELD: frozenset[State] = frozenset({"funded", "submitted"})
+
+#: The rows of the workflow table that depend on nothing but who acts and the state:
+#: command -> (the one role that may, the states it may happen in, the verb for a refusal,
+#: the state it moves to).
+_MOVES: dict[Command, tuple[ActorRole, frozenset[State], str, State]] = {
+    Command.PAYMENT_SUCCEEDED: ("payments", frozenset({"funding"}), "marked funded", "funded"),
+    Command.PAYMENT_FAILED: ("payments", frozenset({"funding"}), "marked failed", "approved"),
+    Command.COMPLETE: ("freelancer", frozenset({"funded"}), "marked complete", "submitted"),
+    Command.DISPUTE: ("customer", HELD, "disputed", "disputed"),
+    Command.RESOLVE_RELEASE: ("operator", frozenset({"disputed"}), "resolved", "releasing"),
+    Command.RESOLVE_SPLIT: ("operator", frozenset({"disputed"}), "resolved", "releasing"),
+    Command.RESOLVE_REFUND: ("operator", frozenset({"disputed"}), "resolved", "refunding"),
+    Command.REFUND: ("freelancer", HELD, "refunded", "refunding"),
+    Command.RELEASE_COMPLETED: (
+        "payments",
+        frozenset({"releasing"}),
+        "marked released",
+        "released",
+    ),
+    Command.SPLIT_COMPLETED: ("payments", frozenset({"releasing"}), "marked settled", "settled"),
+    Command.REFUND_COMPLETED: ("payments", frozenset({"refunding"}), "marked refunded", "refunded"),
+}
+
+
 def decide(command: Command, ctx: Context) -> State:
     """The state the milestone moves to under ``command``, or :class:`Refused`."""
+    if (move := _MOVES.get(command)) is not None:
+        role, allowed, what, target = move
+        _actor(ctx, role)
+        _state(ctx, allowed, what)
+        return target
     s = ctx.settings
     match command:
         case Command.CREATE:
@@ -238,32 +273,17 @@ def decide(command: Command, ctx: Context) -> State:
                 )
             return "funding"
 
-        case Command.PAYMENT_SUCCEEDED:
-            _actor(ctx, "payments")
-            _state(ctx, {"funding"}, "marked funded")
-            return "funded"
-
-        case Command.PAYMENT_FAILED:
-            _actor(ctx, "payments")
-            _state(ctx, {"funding"}, "marked failed")
-            return "approved"
-
-        case Command.COMPLETE:
-            _actor(ctx, "freelancer")
-            _state(ctx, {"funded"}, "marked complete")
-            return "submitted"
-
         case Command.RELEASE:
             _actor(ctx, "customer")
-            allowed: set[State] = {"submitted"}
+            releasable: set[State] = {"submitted"}
             if s.skip_freelancer_approval:
-                allowed.add("funded")
+                releasable.add("funded")
             elif ctx.state == "funded":
                 raise Refused(
                     "milestone.not_submitted",
                     "The freelancer has not marked this milestone complete yet.",
                 )
-            _state(ctx, allowed, "released")
+            _state(ctx, releasable, "released")
             return "releasing"
 
         case Command.AUTO_RELEASE:
@@ -276,24 +296,9 @@ def decide(command: Command, ctx: Context) -> State:
                 )
             return "releasing"
 
-        case Command.DISPUTE:
-            _actor(ctx, "customer")
-            _state(ctx, {"funded", "submitted"}, "disputed")
-            return "disputed"
-
-        case Command.RESOLVE_RELEASE | Command.RESOLVE_SPLIT:
-            _actor(ctx, "operator")
-            _state(ctx, {"disputed"}, "resolved")
-            return "releasing"
-
-        case Command.RESOLVE_REFUND:
-            _actor(ctx, "operator")
-            _state(ctx, {"disputed"}, "resolved")
-            return "refunding"
-
         case Command.REQUEST_REFUND:
             _actor(ctx, "customer")
-            state = _state(ctx, {"funded", "submitted"}, "refunded on request")
+            state = _state(ctx, HELD, "refunded on request")
             if ctx.refund_requested:
                 raise Refused(
                     "milestone.refund_already_requested",
@@ -303,46 +308,20 @@ def decide(command: Command, ctx: Context) -> State:
 
         case Command.ACCEPT_REFUND_REQUEST | Command.DECLINE_REFUND_REQUEST:
             _actor(ctx, "freelancer")
-            _state(ctx, {"funded", "submitted"}, "refunded on request")
-            if not ctx.refund_requested:
-                raise Refused(
-                    "milestone.no_refund_request", "The customer has not requested a refund."
-                )
+            _state(ctx, HELD, "refunded on request")
+            _refund_requested(ctx)
             return "refunding" if command == Command.ACCEPT_REFUND_REQUEST else "disputed"
 
         case Command.REFUND_DEADLINE:
             _actor(ctx, "system")
-            _state(ctx, {"funded", "submitted"}, "refunded at the deadline")
-            if not ctx.refund_requested:
-                raise Refused(
-                    "milestone.no_refund_request", "The customer has not requested a refund."
-                )
-            return "refunding"
-
-        case Command.REFUND:
-            _actor(ctx, "freelancer")
-            _state(ctx, {"funded", "submitted"}, "refunded")
+            _state(ctx, HELD, "refunded at the deadline")
+            _refund_requested(ctx)
             return "refunding"
 
         case Command.HOLDING_LIMIT:
             _actor(ctx, "system")
-            _state(ctx, {"funded", "submitted"}, "settled at the holding limit")
+            _state(ctx, HELD, "settled at the holding limit")
             return "releasing" if s.holding_limit_fallback == "release" else "refunding"
-
-        case Command.RELEASE_COMPLETED:
-            _actor(ctx, "payments")
-            _state(ctx, {"releasing"}, "marked released")
-            return "released"
-
-        case Command.SPLIT_COMPLETED:
-            _actor(ctx, "payments")
-            _state(ctx, {"releasing"}, "marked settled")
-            return "settled"
-
-        case Command.REFUND_COMPLETED:
-            _actor(ctx, "payments")
-            _state(ctx, {"refunding"}, "marked refunded")
-            return "refunded"
     raise AssertionError(f"unhandled command {command}")  # pragma: no cover
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
@@ -13,7 +14,7 @@ from cairn_chassis.http import create_app
 from cairn_schemas.base import Party
 from cairn_schemas.settings import MarketplaceSettings
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cairn_contracts.config import Settings
 from cairn_contracts.domain.errors import NotFound, Refused
@@ -397,14 +398,40 @@ async def delete_milestone(
     return _ms(m, principal)
 
 
-def _simple(path: str, summary: str, fn: Callable[[Database, Caller, str], Awaitable[Any]]) -> None:
+def _command(
+    path: str,
+    summary: str,
+    fn: Callable[..., Awaitable[Any]],
+    body: type[BaseModel] | None = None,
+    fields: tuple[str, ...] = (),
+    *,
+    name: str | None = None,
+) -> None:
+    """Register ``POST /milestones/{id}/<path>``: one workflow command on one milestone.
+
+    ``fn(db, caller, milestone_id, *args)`` runs it, ``args`` being ``fields`` of the
+    request ``body``; the answer is the milestone as the caller may see it, with its ETag.
+    """
+
     async def endpoint(
-        milestone_id: str, request: Request, response: Response, principal: CurrentPrincipal
+        milestone_id: str,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+        body: Any = None,
     ) -> MilestoneOut:
-        m = await _run(lambda: fn(_db(request), _caller(principal), milestone_id))
+        args = [getattr(body, f) for f in fields]
+        m = await _run(lambda: fn(_db(request), _caller(principal), milestone_id, *args))
         return _ms(m, principal, response)
 
-    endpoint.__name__ = path.replace("-", "_")
+    signature = inspect.signature(endpoint)
+    params = [p for p in signature.parameters.values() if p.name != "body"]
+    if body is not None:
+        params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body))
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=params, return_annotation=MilestoneOut
+    )
+    endpoint.__name__ = name or path.replace("-", "_")
     router.add_api_route(
         f"/milestones/{{milestone_id}}/{path}",
         endpoint,
@@ -415,116 +442,45 @@ def _simple(path: str, summary: str, fn: Callable[[Database, Caller, str], Await
     )
 
 
-_simple(
+_command(
     "send-for-approval",
     "Send a task to the freelancer to review (customer)",
     milestones.send_for_approval,
 )
-_simple("pay", "Pay an approved milestone into escrow (customer)", milestones.pay)
-_simple("complete", "Mark the work complete (freelancer)", milestones.complete)
-_simple("release", "Approve the work and release the money (customer)", milestones.release)
-_simple("refund", "Give the money back to the customer (freelancer)", milestones.refund)
-
-
-@router.post(
-    "/milestones/{milestone_id}/approve",
-    response_model=MilestoneOut,
-    tags=["milestones"],
-    summary="Approve the task version you reviewed (freelancer)",
+_command(
+    "approve",
+    "Approve the task version you reviewed (freelancer)",
+    milestones.approve,
+    ApproveIn,
+    ("version",),
 )
-async def approve(
-    milestone_id: str,
-    body: ApproveIn,
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-) -> MilestoneOut:
-    m = await _run(
-        lambda: milestones.approve(_db(request), _caller(principal), milestone_id, body.version)
-    )
-    return _ms(m, principal, response)
-
-
-@router.post(
-    "/milestones/{milestone_id}/request-changes",
-    response_model=MilestoneOut,
-    tags=["milestones"],
-    summary="Ask the customer to amend a task (freelancer)",
+_command(
+    "request-changes",
+    "Ask the customer to amend a task (freelancer)",
+    milestones.request_changes,
+    ChangesIn,
+    ("message",),
 )
-async def request_changes(
-    milestone_id: str,
-    body: ChangesIn,
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-) -> MilestoneOut:
-    m = await _run(
-        lambda: milestones.request_changes(
-            _db(request), _caller(principal), milestone_id, body.message
-        )
-    )
-    return _ms(m, principal, response)
-
-
-@router.post(
-    "/milestones/{milestone_id}/dispute",
-    response_model=MilestoneOut,
-    tags=["milestones"],
-    summary="Dispute the work (customer)",
+_command("pay", "Pay an approved milestone into escrow (customer)", milestones.pay)
+_command("complete", "Mark the work complete (freelancer)", milestones.complete)
+_command("release", "Approve the work and release the money (customer)", milestones.release)
+_command("refund", "Give the money back to the customer (freelancer)", milestones.refund)
+_command("dispute", "Dispute the work (customer)", milestones.dispute, DisputeIn, ("reason",))
+_command(
+    "request-refund",
+    "Ask the freelancer for a refund (customer)",
+    milestones.request_refund,
+    DisputeIn,
+    ("reason",),
 )
-async def dispute(
-    milestone_id: str,
-    body: DisputeIn,
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-) -> MilestoneOut:
-    m = await _run(
-        lambda: milestones.dispute(_db(request), _caller(principal), milestone_id, body.reason)
-    )
-    return _ms(m, principal, response)
-
-
-@router.post(
-    "/milestones/{milestone_id}/request-refund",
-    response_model=MilestoneOut,
-    tags=["milestones"],
-    summary="Ask the freelancer for a refund (customer)",
+_command(
+    "refund-request/answer",
+    "Accept (refund) or decline (dispute) a refund request (freelancer)",
+    milestones.answer_refund_request,
+    RefundAnswerIn,
+    ("accept", "message"),
+    name="answer_refund",
 )
-async def request_refund(
-    milestone_id: str,
-    body: DisputeIn,
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-) -> MilestoneOut:
-    m = await _run(
-        lambda: milestones.request_refund(
-            _db(request), _caller(principal), milestone_id, body.reason
-        )
-    )
-    return _ms(m, principal, response)
-
-
-@router.post(
-    "/milestones/{milestone_id}/refund-request/answer",
-    response_model=MilestoneOut,
-    tags=["milestones"],
-    summary="Accept (refund) or decline (dispute) a refund request (freelancer)",
-)
-async def answer_refund(
-    milestone_id: str,
-    body: RefundAnswerIn,
-    request: Request,
-    response: Response,
-    principal: CurrentPrincipal,
-) -> MilestoneOut:
-    m = await _run(
-        lambda: milestones.answer_refund_request(
-            _db(request), _caller(principal), milestone_id, body.accept, body.message
-        )
-    )
-    return _ms(m, principal, response)
 
 
 @router.get(
