@@ -4,18 +4,15 @@ valid operator or customer token, or none — the API answers 2xx-4xx, never a 5
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cairn_chassis.auth import mint_token
 from cairn_contracts.config import Settings
 from cairn_contracts.entrypoints.api import create_api
-from cairn_devstack.procs import free_port
+from cairn_devstack.testing import serve_in_thread
 from hypothesis import HealthCheck, settings
 
 from .helpers import settings_body, uid
@@ -29,21 +26,8 @@ pytestmark = pytest.mark.integration
 def served(settings: Settings) -> Iterator[str]:
     """The API on a free port, in its own thread and event loop (schemathesis calls it
     synchronously over real HTTP)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_api(settings), host="127.0.0.1", port=port, log_config=None, access_log=False
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_api(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

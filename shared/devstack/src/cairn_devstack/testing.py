@@ -4,11 +4,16 @@ return); usable outside pytest too, e.g. by the end-to-end and chaos harnesses."
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from subprocess import Popen
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+import uvicorn
 
 from cairn_devstack.httpjson import HttpError, request_json
 from cairn_devstack.procs import (
@@ -23,7 +28,13 @@ from cairn_devstack.procs import (
 if TYPE_CHECKING:
     import stripe
 
-__all__ = ["MailSinkProcess", "StripeServer", "start_mail_sink", "start_stripe_server"]
+__all__ = [
+    "MailSinkProcess",
+    "StripeServer",
+    "serve_in_thread",
+    "start_mail_sink",
+    "start_stripe_server",
+]
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
@@ -261,3 +272,26 @@ def start_mail_sink(
     sink = MailSinkProcess(smtp_port or free_port(), http_port or free_port(), data_dir)
     sink.start()
     return sink
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, *, timeout: float = 15.0) -> Iterator[str]:
+    """Serve an ASGI ``app`` on a free port, in a thread with its own event loop; yields
+    its base URL. For synchronous HTTP clients in tests (schemathesis), which would block
+    an app served on the test's own loop."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the app did not start serving")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
