@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
-from tests.chaos.harness import run
+from tests.chaos.harness import Report, run
 
 
 def main() -> int:
@@ -30,15 +31,35 @@ def main() -> int:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-chaos-"))
     print(f"chaos: {args.lifecycles} lifecycles, seed {args.seed}; logs in {workdir}", flush=True)
-    report = asyncio.run(
-        run(
+
+    async def interruptible() -> Report:
+        # Ctrl-C (often delivered twice: to uv and, forwarded, to us) or SIGTERM cancels
+        # the run once; later signals are ignored so that the harness can stop the stack
+        # and drop its databases instead of leaving them behind.
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            if not task.cancelling():
+                print("\ninterrupted: stopping the stack, dropping its databases", flush=True)
+                task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        return await run(
             args.lifecycles,
             args.seed,
             concurrency=args.concurrency,
             workdir=workdir,
             faults=not args.no_faults,
+            fault_interval_s=args.fault_interval,
         )
-    )
+
+    try:
+        report = asyncio.run(interruptible())
+    except asyncio.CancelledError:
+        return 130
     print(report.render(), flush=True)
     return 1 if report.violations else 0
 
