@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from cairn_chassis.auth import mint_token
 from cairn_devstack.testing import serve_in_thread
@@ -74,3 +75,17 @@ def test_no_request_gets_a_server_error(
         )
         if case.path == "/v1/deliveries" and case.method.upper() == "GET" and who != "operator":
             assert response.status_code in (401, 403, 422), "deliveries are for operators"
+
+
+def test_an_offset_past_any_page_is_a_clear_422_not_a_server_error(
+    served: str, callers: dict[str, dict[str, str]]
+) -> None:
+    """Found by the fuzz above: an offset beyond PostgreSQL's bigint answered 500."""
+    r = httpx.get(
+        f"{served}/v1/deliveries",
+        params={"offset": "12754031505801920512"},
+        headers=callers["operator"],
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "request.invalid"

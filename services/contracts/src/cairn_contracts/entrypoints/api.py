@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from cairn_chassis.auth import CurrentPrincipal, Principal
 from cairn_chassis.db import Database
 from cairn_chassis.errors import Problem
-from cairn_chassis.http import create_app
+from cairn_chassis.http import Offset, create_app
 from cairn_schemas.base import Party
 from cairn_schemas.settings import MarketplaceSettings
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
@@ -45,8 +45,6 @@ from cairn_contracts.service.common import Calendar, Caller
 T = TypeVar("T")
 router = APIRouter(prefix="/v1")
 Limit = Annotated[int, Query(ge=1, le=100)]
-# Bounded: PostgreSQL refuses an OFFSET beyond a bigint, which would be a 500.
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 
 
 def _db(request: Request) -> Database:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, overload
 
 from cairn_chassis.auth import CurrentPrincipal, require_role
 from cairn_chassis.db import Database
-from cairn_chassis.http import create_app
+from cairn_chassis.http import Offset, create_app
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from prometheus_client import Gauge
 from pydantic import BaseModel
@@ -109,7 +109,7 @@ async def list_deliveries(
     contract_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[Status | None, Query(description="only deliveries in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DeliveryList:
     """Operators see every email of their own marketplace; ``status=failed`` lists the ones
     that need attention, with the SMTP server's reason."""
