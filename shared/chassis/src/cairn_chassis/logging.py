@@ -19,7 +19,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.processors.format_exc_info,
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer() if json else console_renderer()
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -43,6 +43,27 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     for noisy in ("aiokafka", "faststream", "sqlalchemy.engine", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def console_renderer() -> structlog.dev.ConsoleRenderer:
+    """Human-readable lines with plain tracebacks. structlog's default (rich, with every
+    frame's local variables) takes seconds of CPU per exception and would print secrets
+    held in locals (tokens, API keys) into the log."""
+    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+
+
+def configure_plain(level: str = "INFO") -> None:
+    """structlog straight to stdout, console lines with plain tracebacks: for tests and
+    in-process tools that do not run :func:`configure_logging`."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            console_renderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
