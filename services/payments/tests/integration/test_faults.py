@@ -270,13 +270,15 @@ async def test_a_retried_payment_whose_worker_died_mid_charge_is_funded_not_refu
     before its transaction committed, so the escrow still shows attempt 1, failed, when the
     second charge's ``payment_intent.succeeded`` webhook arrives. That success is the
     current attempt's: it funds the escrow, is never refunded, the redelivered request
-    charges nothing more, and the release pays the freelancer."""
-    deal = Deal.new(amount=40_544)
+    charges nothing more, the books hold what Stripe charged (the retry's amount, the
+    milestone having been edited in between), and the release pays the freelancer."""
+    deal = Deal.new(amount=39_000)
     await save_card(http, settings, deal, stripe_client, CARD_DECLINED_ON_CHARGE)
     await send(producer, deal.funding_requested(attempt=1))
     await payment_events.wait_for(deal.milestone_id, PaymentFailed)
     profile = await save_card(http, settings, deal, stripe_client)
     before = stripe_server.stats()
+    deal.amount = 40_544  # the milestone was edited before the customer paid again
 
     # What the killed worker did before dying: attempt 2's charge, by its own key.
     retry = deal.funding_requested(attempt=2)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MailSinkProcess",
     "StripeServer",
+    "assert_no_server_error",
     "serve_in_thread",
     "start_mail_sink",
     "start_stripe_server",
@@ -295,3 +296,24 @@ def serve_in_thread(app: Any, *, timeout: float = 15.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def assert_no_server_error(
+    case: Any, base_url: str, callers: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """Call a schemathesis ``case`` as each caller (name -> headers); a 5xx fails with the
+    caller, the answer and a curl line to replay it. ``/readyz`` may answer its documented
+    503 (a dependency down). Returns each caller's response."""
+    responses = {}
+    for who, headers in callers.items():
+        response = case.call(base_url=base_url, headers=headers)
+        responses[who] = response
+        if case.path == "/readyz" and response.status_code == 503:
+            continue
+        assert response.status_code < 500, (
+            who,
+            response.status_code,
+            response.text[:500],
+            case.as_curl_command(headers=headers),
+        )
+    return responses

@@ -122,6 +122,9 @@ async def _payment_intent_succeeded(
     if attempt is not None and attempt > escrow.attempt:
         log.warning("webhook.newer_attempt_funds", milestone_id=milestone_id, attempt=attempt)
         escrow.attempt = attempt
+        # That attempt may carry a new amount (the milestone was edited before paying
+        # again): the books record what Stripe charged, never the older attempt's amount.
+        escrow.amount = int(_get(pi, "amount_received") or _get(pi, "amount") or escrow.amount)
     escrow.resume()
     entries, events = funding.apply_charge_result(escrow, row, result)
     await save(session, row, escrow, entries, events)
