@@ -5,13 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from cairn_devstack.httpjson import HttpError
+from cairn_devstack.procs import ProcessStartError
 from cairn_devstack.stack import SERVICES, CairnStack
 from cairn_devstack.testing import MailSinkProcess, StripeServer
 
 from tests.chaos.proxy import CuttableProxy
+
+T = TypeVar("T")
+
+# A control call (the stand-ins' fault switches, a process start) that fails is retried
+# for this long before the harness gives up on the run: a busy machine can make a single
+# call time out, and an injector that dies on the first one stops injecting for the rest
+# of the run without anyone noticing.
+CONTROL_PATIENCE_S = 120.0
 
 
 @dataclass
@@ -53,7 +66,7 @@ class FaultInjector:
                     pass
                 if len(running) >= self.max_concurrent:
                     continue  # faults overlap, but never pile up without bound
-                task = asyncio.create_task(self.rng.choice(faults)())
+                task = asyncio.create_task(self._guarded(self.rng.choice(faults)))
                 running.add(task)
                 task.add_done_callback(running.discard)
         finally:
@@ -61,13 +74,36 @@ class FaultInjector:
             await supervisor
             await self.heal()
 
+    async def _guarded(self, fault: Callable[[], Awaitable[None]]) -> None:
+        """Run one fault; a fault that cannot be carried out is counted, not fatal."""
+        try:
+            await fault()
+        except Exception as exc:
+            name = getattr(fault, "__name__", repr(fault))
+            self.counts[f"fault not carried out: {name} ({type(exc).__name__})"] += 1
+            print(f"chaos: {name} failed: {exc!r}", file=sys.stderr, flush=True)
+
+    async def _control(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call a blocking control function, retrying while it times out or errs."""
+        deadline = asyncio.get_running_loop().time() + CONTROL_PATIENCE_S
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            except (OSError, HttpError, ProcessStartError):
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                self.counts["control call retried"] += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def supervise(self, stopping: asyncio.Event) -> None:
         """Restart a process that died on its own, as Kubernetes does (restartPolicy)."""
         while not stopping.is_set():
             for (service, role), proc in list(self.stack.procs.items()):
                 if proc.poll() is not None and (service, role) not in self._busy:
                     self.counts[f"restarted after exiting: {service} {role}"] += 1
-                    await asyncio.to_thread(self.stack.start, service, role)
+                    await self._control(self.stack.start, service, role)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), 1.0)
 
@@ -75,14 +111,14 @@ class FaultInjector:
         """Every process running, broker reachable, no SMTP or Stripe faults."""
         await self.proxy.restore()
         if not self.mail.running:
-            await asyncio.to_thread(self.mail.start)
-        await asyncio.to_thread(self.mail.clear_faults)
-        await asyncio.to_thread(self.stripe.clear_faults)
+            await self._control(self.mail.start)
+        await self._control(self.mail.clear_faults)
+        await self._control(self.stripe.clear_faults)
         for (service, role), proc in list(self.stack.procs.items()):
             if proc.poll() is not None:
-                await asyncio.to_thread(self.stack.start, service, role)
+                await self._control(self.stack.start, service, role)
                 if role == "api":
-                    await asyncio.to_thread(self.stack.wait_api, service)
+                    await self._control(self.stack.wait_api, service)
 
     async def kill_process(self) -> None:
         service, role = self.rng.choice(SERVICES), self.rng.choice(("api", "worker"))
@@ -98,9 +134,9 @@ class FaultInjector:
         self.counts[f"SIGKILL {service} {role}"] += 1
         await asyncio.to_thread(self.stack.kill, service, role)
         await asyncio.sleep(self.rng.uniform(0.2, 2.0))
-        await asyncio.to_thread(self.stack.start, service, role)
+        await self._control(self.stack.start, service, role)
         if role == "api":
-            await asyncio.to_thread(self.stack.wait_api, service)
+            await self._control(self.stack.wait_api, service)
 
     async def broker_outage(self) -> None:
         if self.proxy.is_cut:
@@ -114,7 +150,7 @@ class FaultInjector:
         if not self.mail.running or ("mail", "sink") in self._busy:
             return  # it is down (or going down); its fault controls are down with it
         self.counts["SMTP 451 answers"] += 1
-        await asyncio.to_thread(self.mail.set_faults, tempfail_next=self.rng.randint(1, 5))
+        await self._control(self.mail.set_faults, tempfail_next=self.rng.randint(1, 5))
 
     async def smtp_outage(self) -> None:
         if not self.mail.running or ("mail", "sink") in self._busy:
@@ -124,18 +160,21 @@ class FaultInjector:
             self.counts["SMTP server down"] += 1
             await asyncio.to_thread(self.mail.stop)
             await asyncio.sleep(self.rng.uniform(1.0, 5.0))
-            await asyncio.to_thread(self.mail.start)
+            await self._control(self.mail.start)
         finally:
             self._busy.discard(("mail", "sink"))
 
     async def stripe_faults(self) -> None:
         self.counts["Stripe 5xx/timeouts window"] += 1
-        await asyncio.to_thread(
-            self.stripe.set_faults,
-            error_rate=0.15,
-            timeout_rate=0.1,
-            timeout_seconds=3,
-            seed=self.rng.randrange(10**6),
-        )
-        await asyncio.sleep(self.rng.uniform(2.0, 6.0))
-        await asyncio.to_thread(self.stripe.clear_faults)
+        try:
+            await self._control(
+                self.stripe.set_faults,
+                error_rate=0.15,
+                timeout_rate=0.1,
+                timeout_seconds=3,
+                seed=self.rng.randrange(10**6),
+            )
+            await asyncio.sleep(self.rng.uniform(2.0, 6.0))
+        finally:
+            # Even when switching on failed: the request may have reached the server.
+            await self._control(self.stripe.clear_faults)

@@ -22,7 +22,12 @@ from cairn_devstack.stripe.compat import install_compat
 from cairn_devstack.stripe.errors import crash_middleware
 from cairn_devstack.stripe.faults import add_fault_routes, fault_middleware
 from cairn_devstack.stripe.idempotency import idempotency_middleware
-from cairn_devstack.stripe.store import configure_store, load_webhooks, register_webhook
+from cairn_devstack.stripe.store import (
+    configure_store,
+    flush_store,
+    load_webhooks,
+    register_webhook,
+)
 from cairn_devstack.stripe.transfers import add_transfer_routes
 
 __all__ = ["DEFAULT_PORT", "build_app", "serve"]
@@ -58,6 +63,11 @@ def build_app(data_dir: Path, *, from_scratch: bool = False) -> web.Application:
         store.try_load_from_disk()
     load_webhooks()
     app: web.Application = localstripe_app
+
+    async def _flush_on_stop(_app: web.Application) -> None:
+        flush_store(store)
+
+    app.on_cleanup.append(_flush_on_stop)
     _built.append(app)
     return app
 
