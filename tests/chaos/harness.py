@@ -196,6 +196,12 @@ async def run(
                 "PAYMENTS_STRIPE_REQUEST_TIMEOUT_S": "2",
                 "PAYMENTS_RECONCILE_INTERVAL_S": "1",
                 "PAYMENTS_RECONCILE_STALE_AFTER_S": "3",
+                # The faults last seconds, not the minutes production's backoff is sized
+                # for; scaled down (with more attempts, so the window is still ~3 min)
+                # the mail drains in seconds once the faults stop.
+                "NOTIFICATIONS_DELIVERY_BACKOFF_INITIAL_S": "1",
+                "NOTIFICATIONS_DELIVERY_BACKOFF_MAX_S": "10",
+                "NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS": "20",
                 "CAIRN_LOG_LEVEL": "WARNING",
             },
         )
