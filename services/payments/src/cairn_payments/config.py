@@ -43,6 +43,12 @@ class Settings(ServiceSettings):
 
     reconcile_interval_s: float = 5.0
     webhook_poll_interval_s: float = 0.5
+    retention_stripe_event_days: int = Field(
+        30,
+        ge=0,
+        description="Processed Stripe webhook events are kept this long (0 = forever): "
+        "Stripe retries a delivery for up to three days, and the stored ids dedupe a retry.",
+    )
 
     @model_validator(mode="after")
     def _local_stripe_by_default(self) -> Settings:

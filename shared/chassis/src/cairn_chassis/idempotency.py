@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import jwt
-from sqlalchemy import Column, LargeBinary, Text
+from sqlalchemy import Column, Index, LargeBinary, Text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, select
@@ -31,6 +31,8 @@ class IdempotentResponse(SQLModel, table=True):
     """The first response given for one caller's Idempotency-Key."""
 
     __tablename__ = "idempotency_keys"
+    # The retention sweep's range scan (cairn_chassis.retention).
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
     scope: str = Field(primary_key=True, max_length=200)
     key: str = Field(primary_key=True, max_length=200)

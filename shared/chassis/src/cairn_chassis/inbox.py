@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
@@ -20,6 +21,8 @@ class InboxRecord(SQLModel, table=True):
     """An event a consumer has already processed."""
 
     __tablename__ = "inbox"
+    # The retention sweep's range scan (cairn_chassis.retention).
+    __table_args__ = (Index("ix_inbox_processed_at", "processed_at"),)
 
     consumer: str = Field(primary_key=True, max_length=64)
     event_id: str = Field(primary_key=True, max_length=128)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,12 +20,47 @@ from cairn_chassis.http import BrokerProbe
 from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.logging import get_logger
 from cairn_chassis.messaging import publish_record
-from cairn_chassis.outbox import OutboxRelay
+from cairn_chassis.outbox import OutboxRelay, utcnow
+from cairn_chassis.retention import Purge, chassis_rules, purge_expired
 from cairn_chassis.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def periodic_loop(
+    name: str, interval_s: float, step: Callable[[], Awaitable[object]]
+) -> BackgroundLoop:
+    """A worker loop running ``step()`` every ``interval_s`` until stopped; a failing
+    step is logged (``<name>.failed``) and tried again at the next tick."""
+
+    async def run(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await step()
+            except Exception as exc:
+                log.warning(f"{name}.failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=interval_s)
+
+    return run
+
+
+def retention_loop(
+    db: Database, settings: ServiceSettings, extra: Sequence[Purge] = ()
+) -> list[BackgroundLoop]:
+    """The retention sweep as a worker loop (none when the interval is 0)."""
+    if settings.retention_sweep_interval_s <= 0:
+        return []
+    rules = [*chassis_rules(settings), *extra]
+    return [
+        periodic_loop(
+            "retention",
+            settings.retention_sweep_interval_s,
+            lambda: purge_expired(db, rules, utcnow()),
+        )
+    ]
 
 
 async def ensure_topics(

@@ -81,6 +81,34 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 200
     outbox_poll_interval_s: float = 0.02
 
+    # Retention of the rows that only guard against duplicates (cairn_chassis.retention).
+    retention_sweep_interval_s: float = Field(
+        3600.0,
+        validation_alias=_shared("RETENTION_SWEEP_INTERVAL_S"),
+        description="How often the worker purges expired rows (0 = never).",
+    )
+    retention_outbox_days: int = Field(
+        7,
+        ge=0,
+        validation_alias=_shared("RETENTION_OUTBOX_DAYS"),
+        description="Published outbox rows are kept this long (0 = forever); unpublished "
+        "rows are never purged.",
+    )
+    retention_inbox_days: int = Field(
+        45,
+        ge=0,
+        validation_alias=_shared("RETENTION_INBOX_DAYS"),
+        description="Processed-event (inbox) rows are kept this long (0 = forever); must "
+        "exceed the topics' retention, or a replay from the start would apply events twice.",
+    )
+    retention_idempotency_key_hours: int = Field(
+        168,
+        ge=0,
+        validation_alias=_shared("RETENTION_IDEMPOTENCY_KEY_HOURS"),
+        description="Stored answers to Idempotency-Keys are kept this long (0 = forever); "
+        "a retry after that runs the command again.",
+    )
+
     @property
     def is_sqlite(self) -> bool:
         """True when the service runs on an embedded SQLite file."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
 from cairn_chassis.outbox import utcnow
-from cairn_chassis.runtime import ensure_topics, outbox_relay_loop, run_worker
+from cairn_chassis.runtime import (
+    ensure_topics,
+    outbox_relay_loop,
+    periodic_loop,
+    retention_loop,
+    run_worker,
+)
 from cairn_schemas import topics
 
 from cairn_contracts.config import Settings
@@ -32,19 +36,19 @@ async def run(settings: Settings) -> None:
         )
     broker = build_broker(settings, db)
 
-    async def timer_loop(stopping: asyncio.Event) -> None:
-        reminder_before = Calendar.days(settings.reminder_days_before)
-        while not stopping.is_set():
-            try:
-                await timers.run_due(db, utcnow(), reminder_before=reminder_before)
-            except Exception as exc:
-                log.warning("timers.pass_failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), settings.timer_poll_interval_s)
+    reminder_before = Calendar.days(settings.reminder_days_before)
+    timer_loop = periodic_loop(
+        "timers",
+        settings.timer_poll_interval_s,
+        lambda: timers.run_due(db, utcnow(), reminder_before=reminder_before),
+    )
 
     try:
         await run_worker(
-            broker, [outbox_relay_loop(db, broker, settings), timer_loop], settings=settings, db=db
+            broker,
+            [outbox_relay_loop(db, broker, settings), timer_loop, *retention_loop(db, settings)],
+            settings=settings,
+            db=db,
         )
     finally:
         await db.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cairn_chassis.db import Database
-from cairn_chassis.runtime import ensure_topics, outbox_relay_loop, run_worker
+from cairn_chassis.runtime import ensure_topics, outbox_relay_loop, retention_loop, run_worker
 from cairn_schemas import topics
 
 from cairn_notifications.adapters.rendering import EmailRenderer
@@ -29,7 +29,11 @@ async def run(settings: Settings) -> None:
     try:
         await run_worker(
             broker,
-            [outbox_relay_loop(db, broker, settings), dispatcher.run],
+            [
+                outbox_relay_loop(db, broker, settings),
+                dispatcher.run,
+                *retention_loop(db, settings),
+            ],
             settings=settings,
             db=db,
         )

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
-from cairn_chassis.runtime import BackgroundLoop, ensure_topics, outbox_relay_loop, run_worker
+from cairn_chassis.retention import Purge
+from cairn_chassis.runtime import (
+    BackgroundLoop,
+    ensure_topics,
+    outbox_relay_loop,
+    periodic_loop,
+    retention_loop,
+    run_worker,
+)
 from cairn_chassis.settings import ServiceSettings
 from cairn_schemas import topics
 from faststream.kafka import KafkaBroker
 
 from cairn_payments.adapters.stripe_gateway import StripeGateway
+from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.config import Settings
 from cairn_payments.entrypoints.consumers import build_broker
 from cairn_payments.service import reconcile, webhooks
@@ -28,35 +35,35 @@ def build_context(settings: Settings) -> PaymentsContext:
     return PaymentsContext(settings=settings, db=db, gateway=StripeGateway(settings))
 
 
-def periodic(name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> BackgroundLoop:
-    """Run ``step()`` every ``interval_s`` until stopped; a failing step is logged."""
-
-    async def run(stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                await step()
-            except Exception as exc:
-                log.warning(f"{name}.failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=interval_s)
-
-    return run
+def retention_rules(settings: Settings) -> list[Purge]:
+    """Payments' own purge rules, beside the chassis' (processed webhook events)."""
+    if settings.retention_stripe_event_days <= 0:
+        return []
+    events = StripeEventRow.__table__  # type: ignore[attr-defined]
+    return [
+        Purge(
+            events,
+            events.c.received_at,
+            timedelta(days=settings.retention_stripe_event_days),
+            events.c.processed_at.is_not(None),
+        )
+    ]
 
 
 def background_loops(ctx: PaymentsContext, broker: KafkaBroker) -> list[BackgroundLoop]:
     """Everything the worker runs beside the consumers."""
-    loops = [outbox_relay_loop(ctx.db, broker, ctx.settings)]
-    loops.append(
-        periodic(
+    return [
+        outbox_relay_loop(ctx.db, broker, ctx.settings),
+        periodic_loop(
             "webhooks",
             ctx.settings.webhook_poll_interval_s,
             lambda: webhooks.process_pending(ctx),
-        )
-    )
-    loops.append(
-        periodic("reconciler", ctx.settings.reconcile_interval_s, lambda: reconcile.sweep(ctx))
-    )
-    return loops
+        ),
+        periodic_loop(
+            "reconciler", ctx.settings.reconcile_interval_s, lambda: reconcile.sweep(ctx)
+        ),
+        *retention_loop(ctx.db, ctx.settings, retention_rules(ctx.settings)),
+    ]
 
 
 async def run(settings: ServiceSettings) -> None:
