@@ -66,7 +66,7 @@ def published(service: str) -> set[str]:
 
 
 def acls(r: Rendered, service: str) -> dict[tuple[str, str], set[str]]:
-    """(resource type, name) → operations allowed to the service's KafkaUser."""
+    """(resource type, name) → operations allowed to the KafkaUser ``cairn-<service>``."""
     user = r.get("KafkaUser", f"cairn-{service}")
     assert user["spec"]["authentication"]["type"] == "scram-sha-512"
     out: dict[tuple[str, str], set[str]] = {}
@@ -126,6 +126,22 @@ def test_each_service_may_use_exactly_its_own_topics(
         assert {name for kind, name in granted if kind == "group"} == {consumer_group(service)}
         assert "Read" in granted[("group", consumer_group(service))]
         assert not any(kind in ("cluster", "transactionalId") for kind, _ in granted)
+
+
+def test_the_operator_may_read_dead_letters_and_replay_them_and_nothing_else(
+    rendered: dict[str, Rendered],
+) -> None:
+    # What `cairn-<svc> dead-letters` needs: read every dead-letter topic (no group),
+    # write back to every topic a consumer reads, except the compacted one it refuses.
+    dead_letter_topics = {topics.dead_letter(consumer_group(s)) for s in SERVICES}
+    replay_targets = set().union(*(subscribed(s) for s in SERVICES)) - topics.COMPACTED
+    for r in rendered.values():
+        granted = acls(r, "operator")
+        assert {name for (kind, name), ops in granted.items() if "Read" in ops} == (
+            dead_letter_topics
+        )
+        assert {name for (kind, name), ops in granted.items() if "Write" in ops} == (replay_targets)
+        assert {kind for kind, _ in granted} == {"topic"}
 
 
 @pytest.mark.parametrize("service", SERVICES)

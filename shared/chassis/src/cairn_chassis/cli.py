@@ -1,5 +1,5 @@
 """The console script every service exposes: ``api``, ``worker``, ``migrate``, ``openapi``,
-``asyncapi`` and ``dev-token``, plus whatever a service adds."""
+``asyncapi``, ``dev-token`` and ``dead-letters``, plus whatever a service adds."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from cairn_schemas import topics as cairn_topics
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from cairn_chassis.auth import ROLES, mint_token
+from cairn_chassis.deadletters import read_dead_letters, replay
 from cairn_chassis.logging import configure_logging
 from cairn_chassis.migrations import upgrade
 from cairn_chassis.settings import ServiceSettings
@@ -61,6 +63,24 @@ class ServiceCLI:
         tok.add_argument("--email", default="")
         tok.add_argument("--name", default="")
         tok.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+        dlq = sub.add_parser(
+            "dead-letters",
+            help="list the messages this service's consumers parked, or replay them",
+            description=f"Reads {cairn_topics.dead_letter(self.name)} (commits nothing). "
+            "Replaying publishes an event back to its original topic; consumers that "
+            "already processed it skip it, so replaying twice is harmless.",
+        )
+        dlq.add_argument(
+            "--replay",
+            metavar="EVENT_ID",
+            action="append",
+            default=[],
+            help="replay this event (its ce_id; repeatable)",
+        )
+        dlq.add_argument(
+            "--replay-all", action="store_true", help="replay every replayable parked event"
+        )
+        dlq.add_argument("--json", action="store_true", help="one JSON object per line")
         handlers: dict[str, Callable[[argparse.Namespace, ServiceSettings], int]] = {}
         for cmd, help_text, configure, run in self.extras:
             configure(sub.add_parser(cmd, help=help_text))
@@ -110,4 +130,35 @@ class ServiceCLI:
                 )
             )
             return 0
+        if args.command == "dead-letters":
+            return asyncio.run(self._dead_letters(args, settings))
         return handlers[args.command](args, settings)
+
+    async def _dead_letters(self, args: argparse.Namespace, settings: ServiceSettings) -> int:
+        letters = await read_dead_letters(settings, cairn_topics.dead_letter(self.name))
+        if not args.replay and not args.replay_all:
+            for letter in letters:
+                row = letter.summary()
+                if args.json:
+                    print(json.dumps(row))
+                else:
+                    print(
+                        f"{row['dlq_partition']}:{row['dlq_offset']}  {row['failed_at'] or '-'}"
+                        f"  {row['event_type'] or '(not a Cairn event)'}  {row['event_id'] or '-'}"
+                        f"  from {row['original_topic'] or '-'}\n    {row['reason']}"
+                        + ("" if letter.replayable else f"\n    not replayable: {letter.refusal}")
+                    )
+            if not args.json:
+                print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+            return 0
+        wanted = set(args.replay)
+        chosen = [d for d in letters if d.replayable and (args.replay_all or d.event_id in wanted)]
+        sent = await replay(settings, chosen)
+        for letter in sent:
+            print(f"replayed {letter.event_id} to {letter.header('dlq_original_topic')}")
+        missing = wanted - {d.event_id for d in sent}
+        refused = {d.event_id: d.refusal for d in letters if d.event_id in missing}
+        for event_id in sorted(missing):
+            why = refused.get(event_id) or "no such event on the dead-letter topic"
+            print(f"not replayed: {event_id}: {why}", file=sys.stderr)
+        return 1 if missing else 0
