@@ -33,31 +33,49 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens with the configured key."""
+    """Verifies bearer tokens with the configured key, and during a rotation with the
+    previous one too (tried second, and only when the current key's signature fails)."""
 
     def __init__(self, settings: ServiceSettings) -> None:
+        self.keys: list[tuple[str, str]] = []  # (key, algorithm), current first
         if settings.jwt_public_key:
-            self.key: str = settings.jwt_public_key
-            self.algorithms = ["RS256"]
+            self.keys.append((settings.jwt_public_key, "RS256"))
         elif settings.jwt_secret:
-            self.key = settings.jwt_secret
-            self.algorithms = ["HS256"]
+            self.keys.append((settings.jwt_secret, "HS256"))
         else:
             raise ValueError("set CAIRN_JWT_SECRET (HS256) or CAIRN_JWT_PUBLIC_KEY (RS256)")
+        if settings.jwt_previous_public_key:
+            self.keys.append((settings.jwt_previous_public_key, "RS256"))
+        if settings.jwt_previous_secret:
+            self.keys.append((settings.jwt_previous_secret, "HS256"))
         self.audience = settings.jwt_audience
         self.issuer = settings.jwt_issuer
+
+    def _decode(self, token: str) -> dict[str, object]:
+        mismatch: jwt.InvalidTokenError | None = None
+        for key, algorithm in self.keys:
+            try:
+                claims: dict[str, object] = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[algorithm],
+                    audience=self.audience,
+                    issuer=self.issuer,
+                    options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
+                )
+            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError) as exc:
+                # Not this key's token: the next key may have signed it. Anything else
+                # (expired, wrong audience) was judged with the right key and is final.
+                mismatch = mismatch or exc
+                continue
+            return claims
+        assert mismatch is not None
+        raise mismatch
 
     def verify(self, token: str) -> Principal:
         """The principal in ``token``, or a 401 Problem saying what is wrong with it."""
         try:
-            claims = jwt.decode(
-                token,
-                self.key,
-                algorithms=self.algorithms,
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
-            )
+            claims = self._decode(token)
         except jwt.ExpiredSignatureError as exc:
             raise Problem(401, "auth.token_expired", "The access token has expired.") from exc
         except jwt.InvalidTokenError as exc:

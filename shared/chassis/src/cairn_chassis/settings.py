@@ -60,6 +60,20 @@ class ServiceSettings(BaseSettings):
     jwt_secret: str | None = Field(None, validation_alias=_shared("JWT_SECRET"))
     jwt_public_key: str | None = Field(None, validation_alias=_shared("JWT_PUBLIC_KEY"))
     jwt_private_key: str | None = Field(None, validation_alias=_shared("JWT_PRIVATE_KEY"))
+    # Key rotation: tokens signed with the previous key are still accepted while these
+    # are set (DESIGN §7 leaves rotation open; docs/operations.md has the runbook).
+    jwt_previous_secret: str | None = Field(
+        None,
+        validation_alias=_shared("JWT_PREVIOUS_SECRET"),
+        description="During a rotation, the HS256 secret tokens were signed with before; "
+        "accepted after the current key. Unset it once old tokens have expired.",
+    )
+    jwt_previous_public_key: str | None = Field(
+        None,
+        validation_alias=_shared("JWT_PREVIOUS_PUBLIC_KEY"),
+        description="During a rotation, the RS256 public key (PEM) tokens were signed with "
+        "before; accepted after the current key. Unset it once old tokens have expired.",
+    )
     jwt_audience: str | None = Field(None, validation_alias=_shared("JWT_AUDIENCE"))
     jwt_issuer: str | None = Field(None, validation_alias=_shared("JWT_ISSUER"))
 
