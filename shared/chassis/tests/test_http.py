@@ -181,6 +181,31 @@ async def test_idempotency_key_replays_the_first_response(
     assert CALLS == ["a", "a"]
 
 
+async def test_a_stored_answer_is_never_replayed_to_an_unverified_token(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    # The answer may hold a secret (a SetupIntent's client secret, say): naming its owner
+    # in a forged or expired token together with the key must not fetch it.
+    key = {"idempotency-key": "k-secret"}
+    first = await client.post("/v1/items", json={"name": "a"}, headers=auth(token(settings)) | key)
+    assert first.status_code == 201
+    claims = {"sub": "u1", "role": "customer", "marketplace": "mk"}
+    forged = jwt.encode(
+        claims | {"exp": int(time.time()) + 60}, "not-the-secret-not-the-secret-xx", "HS256"
+    )
+    expired = jwt.encode(
+        claims | {"exp": int(time.time()) - 10}, settings.jwt_secret or "", "HS256"
+    )
+    for bad, code in [(forged, "auth.invalid_token"), (expired, "auth.token_expired")]:
+        r = await client.post("/v1/items", json={"name": "a"}, headers=auth(bad) | key)
+        assert (r.status_code, r.json()["code"]) == (401, code)
+        assert "idempotent-replayed" not in r.headers
+    assert CALLS == ["a"]
+    async with db.transaction() as session:
+        scopes = set((await session.exec(select(IdempotentResponse.scope))).all())
+    assert scopes == {"mk:u1"}, "an unauthenticated request reserves no key"
+
+
 async def test_a_failed_request_can_be_retried_with_its_key(
     client: httpx.AsyncClient, settings: ServiceSettings
 ) -> None:

@@ -74,7 +74,7 @@ def create_app(
     app.state.db = db
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
-    app.add_middleware(IdempotencyMiddleware, db=db)
+    app.add_middleware(IdempotencyMiddleware, db=db, verifier=app.state.token_verifier)
 
     @app.middleware("http")
     async def _metrics(

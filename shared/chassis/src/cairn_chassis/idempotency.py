@@ -1,6 +1,7 @@
 """``Idempotency-Key`` on POST (DESIGN §7): a repeated key returns the first response.
 
-The key is scoped to the caller (token subject and marketplace). A repeat with a different
+The key is scoped to the verified caller (token subject and marketplace; a request whose
+token does not verify is passed to the route, which refuses it). A repeat with a different
 body is refused with 422 ``idempotency.key_reused``; a repeat while the first request is
 still running gets 409 ``idempotency.in_progress``. Only responses below 500 are kept (a
 5xx rolls the request's writes back), so a request that failed on our side can be retried
@@ -14,7 +15,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import jwt
 from sqlalchemy import Column, Index, LargeBinary, Text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -22,6 +22,7 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cairn_chassis.auth import TokenVerifier
 from cairn_chassis.db import Database
 from cairn_chassis.errors import PROBLEM_JSON, Problem
 from cairn_chassis.outbox import utcnow
@@ -44,14 +45,20 @@ class IdempotentResponse(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-def _caller_scope(authorization: str) -> str:
-    # The route verifies the token; here we only need a stable per-caller namespace.
-    _, _, token = authorization.partition(" ")
+def _caller_scope(verifier: TokenVerifier, authorization: str) -> str | None:
+    """The verified caller's namespace for keys, or None if the token does not verify.
+
+    Only a verified token may see a stored answer: a replay must never hand one caller's
+    response (a client secret, say) to someone who merely names them in a forged token.
+    """
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
     try:
-        claims = jwt.decode(token.strip(), options={"verify_signature": False})
-        return f"{claims.get('marketplace', '')}:{claims.get('sub', '')}"
-    except jwt.InvalidTokenError:
-        return "anonymous:" + hashlib.sha256(authorization.encode()).hexdigest()[:16]
+        principal = verifier.verify(token.strip())
+    except Problem:
+        return None
+    return f"{principal.marketplace_id}:{principal.user_id}"
 
 
 async def _send_problem(send: Send, problem: Problem) -> None:
@@ -91,9 +98,10 @@ class IdempotencyMiddleware:
     makes a concurrent retry answer 409 ``idempotency.in_progress`` at once.
     """
 
-    def __init__(self, app: ASGIApp, db: Database) -> None:
+    def __init__(self, app: ASGIApp, db: Database, verifier: TokenVerifier) -> None:
         self.app = app
         self.db = db
+        self.verifier = verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -102,6 +110,11 @@ class IdempotencyMiddleware:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         key = headers.get("idempotency-key")
         if not key:
+            await self.app(scope, receive, send)
+            return
+        caller = _caller_scope(self.verifier, headers.get("authorization", ""))
+        if caller is None:
+            # Not authenticated: the route answers (401) and nothing is stored or replayed.
             await self.app(scope, receive, send)
             return
         if len(key) > 200:
@@ -118,7 +131,6 @@ class IdempotencyMiddleware:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        caller = _caller_scope(headers.get("authorization", ""))
         digest = hashlib.sha256(scope["path"].encode() + b"\0" + body).hexdigest()
         await self._reserve(caller, key, digest)
 
