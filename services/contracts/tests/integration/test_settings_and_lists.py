@@ -51,6 +51,10 @@ async def test_settings_are_versioned_and_published(api: Api) -> None:
     assert (current.json()["version"], current.json()["settings"]["platform_fee_bps"]) == (2, 500)
     published = await api.events(operator.marketplace, "marketplace.settings_changed")
     assert [e["version"] for e in published] == [1, 2]
+    # Subscribers learn who changed them (the audit the settings topic carries).
+    assert {(e["changed_by"]["user_id"], e["changed_by"]["role"]) for e in published} == {
+        (operator.sub, "operator")
+    }
     customer = api.user("customer", operator.marketplace)
     problem(
         await api.client.put(

@@ -50,6 +50,7 @@ async def put_settings(
                 marketplace_id=marketplace_id,
                 version=market.current_version,
                 settings=settings,
+                changed_by=caller.actor,
             ),
         )
         return market.current_version, settings
