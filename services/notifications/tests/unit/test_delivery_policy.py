@@ -20,7 +20,7 @@ from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
 from cairn_notifications.adapters.tables import ContractParties, EmailDelivery
 from cairn_notifications.config import Settings
 from cairn_notifications.entrypoints.cli import MIGRATIONS_DIR
-from cairn_notifications.service.deliver import EmailDispatcher, backoff
+from cairn_notifications.service.deliver import EMAILS, EmailDispatcher, backoff
 from cairn_notifications.service.notify import on_event
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.samples import SAMPLES
@@ -181,7 +181,11 @@ async def test_an_old_event_replayed_from_the_topic_updates_the_directory_but_se
     db: Database,
 ) -> None:
     s = settings(email_max_event_age_hours=72)
+    skipped = EMAILS.labels("proposal_submitted.customer", "skipped_stale")
+    before = skipped._value.get()
     await queue_proposal_email(db, s, age=timedelta(days=10), expected=0)
+    # Not sent, but visible to the operator: counted by template.
+    assert skipped._value.get() == before + 1
     async with db.transaction() as session:
         assert (await session.exec(select(EmailDelivery))).all() == []
         parties = await session.get(ContractParties, "ctr_0001")

@@ -31,7 +31,8 @@ log = get_logger(__name__)
 SOURCE = "/cairn/notifications"
 EMAILS = Counter(
     "cairn_notifications_emails_total",
-    "Email delivery attempts by outcome (delivered, retried, failed)",
+    "Emails by outcome (delivered, retried, failed; skipped_stale: its event was older "
+    "than NOTIFICATIONS_EMAIL_MAX_EVENT_AGE_HOURS, so it was never queued)",
     ["template", "outcome"],
 )
 _EVENT_NAMESPACE = uuid.UUID("0c6f3a52-8a0e-4f43-8b57-0f8e0d7f6a11")

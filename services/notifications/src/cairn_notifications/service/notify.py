@@ -22,7 +22,7 @@ from cairn_notifications.adapters.rendering import EmailRenderer, Person, Render
 from cairn_notifications.adapters.tables import EmailDelivery, ParkedEvent, utcnow
 from cairn_notifications.config import Settings
 from cairn_notifications.domain.catalogue import EmailKind, notices_for
-from cairn_notifications.service.deliver import record_failure
+from cairn_notifications.service.deliver import EMAILS, record_failure
 from cairn_notifications.service.directory import (
     Directory,
     UnknownContract,
@@ -145,11 +145,15 @@ async def _queue_emails(
         return 0
     now = utcnow()
     if now - event_time > timedelta(hours=settings.email_max_event_age_hours):
-        log.info(
+        # Decision 17: counted and logged, not queued (no delivery row).
+        for kind in kinds:
+            EMAILS.labels(kind.template, "skipped_stale").inc()
+        log.warning(
             "email.skipped_stale_event",
             event_id=event_id,
             event_type=event.event_type,
             event_time=event_time.isoformat(),
+            emails=[kind.template for kind in kinds],
         )
         return 0
     try:
