@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+from cairn_chassis.errors import Problem
 from cairn_schemas import topics
 from openapi_spec_validator import validate
 
@@ -42,6 +44,42 @@ def test_openapi_document_is_valid_and_versioned(service: str) -> None:
     assert isinstance(paths, dict)
     assert {"/healthz", "/readyz", "/metrics"} <= set(paths)
     assert all(p.startswith("/v1/") for p in paths if p not in ("/healthz", "/readyz", "/metrics"))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_openapi_documents_the_real_error_bodies_auth_and_idempotency_key(service: str) -> None:
+    # What a client generated from the document needs: errors are problem+json with a
+    # stable code (never FastAPI's default validation body), which operations need a
+    # bearer token, and where Idempotency-Key is accepted.
+    doc = document(service, "openapi")
+    assert "HTTPValidationError" not in json.dumps(doc)
+    problem_schema = doc["components"]["schemas"]["Problem"]  # type: ignore[index]
+    real = Problem(409, "milestone.wrong_state", "Only an approved milestone can be paid.")
+    jsonschema.validate(real.body("/v1/milestones/m1/pay"), problem_schema)
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]  # type: ignore[index]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    secured = 0
+    for path, operations in doc["paths"].items():  # type: ignore[attr-defined]
+        if not path.startswith("/v1/"):
+            continue
+        for method, op in operations.items():
+            for status in ("404", "409", "422"):
+                content = op["responses"][status]["content"]
+                assert content == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }, (method, path, status)
+            headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+            if op.get("security") == [{"bearerAuth": []}]:
+                secured += 1
+                assert {"401", "403"} <= set(op["responses"]), (method, path)
+                assert ("Idempotency-Key" in headers) == (method == "post"), (method, path)
+            else:
+                assert "Idempotency-Key" not in headers, (method, path)
+    assert secured > 0  # every service has authenticated operations
+    if service == "payments":
+        # The Stripe webhook authenticates by signature, not by a bearer token.
+        webhook = doc["paths"]["/v1/stripe/webhook"]["post"]  # type: ignore[index]
+        assert "security" not in webhook
 
 
 def test_contracts_openapi_has_every_path_of_the_design() -> None:

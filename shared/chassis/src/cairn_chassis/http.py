@@ -18,6 +18,7 @@ from cairn_chassis.db import Database
 from cairn_chassis.errors import install_problem_handlers
 from cairn_chassis.idempotency import IdempotencyMiddleware
 from cairn_chassis.kafka_security import client_kwargs
+from cairn_chassis.openapi import document_api
 from cairn_chassis.settings import ServiceSettings
 
 #: A list endpoint's ``offset``, bounded: PostgreSQL refuses an OFFSET beyond a bigint,
@@ -121,4 +122,5 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    document_api(app)
     return app
