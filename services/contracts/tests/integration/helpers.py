@@ -24,6 +24,7 @@ from cairn_schemas.base import Event
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import (
     PaymentActionRequired,
+    PaymentChargebackOpened,
     PaymentFailed,
     PaymentFunded,
     PaymentRefunded,
@@ -344,6 +345,19 @@ class Api:
     async def payment_refunded(self, deal: Deal, milestone_id: str) -> str:
         base = await self._money(deal, milestone_id)
         return await self.deliver(PaymentRefunded(**base, refund_id=uid("re"), charge_id=uid("ch")))
+
+    async def payment_chargeback_opened(self, deal: Deal, milestone_id: str) -> str:
+        base = await self._money(deal, milestone_id)
+        return await self.deliver(
+            PaymentChargebackOpened(
+                **base,
+                charge_id=uid("ch"),
+                stripe_dispute_id=uid("dp"),
+                chargeback_amount=base["amount"],
+                reason="fraudulent",
+                funds_released=False,
+            )
+        )
 
     async def payment_split_settled(
         self, deal: Deal, milestone_id: str, *, dispute_id: str, to_freelancer: int

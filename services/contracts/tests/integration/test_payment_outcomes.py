@@ -3,7 +3,12 @@ failure and a second attempt, late and duplicate outcomes, and SCA's client secr
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from cairn_chassis.db import Database
+from cairn_chassis.outbox import utcnow
+from cairn_contracts.service import timers
 
 from .helpers import Api, problem
 
@@ -99,3 +104,38 @@ async def test_action_required_shows_the_client_secret_to_the_customer_only(api:
     await api.payment_funded(deal, milestone_id, attempt=1)
     m = await deal.milestone(milestone_id)
     assert (m["state"], m["payment_client_secret"]) == ("funded", None)
+
+
+async def test_a_chargeback_freezes_the_milestone_visibly_and_nothing_orders_money_to_move(
+    api: Api, db: Database
+) -> None:
+    deal = await api.deal(auto_release_after_days=5)
+    milestone_id = await deal.submitted()
+    requested_before = await deal.events("milestone.release_requested", "milestone.disputed")
+
+    await api.payment_chargeback_opened(deal, milestone_id)
+
+    m = await deal.milestone(milestone_id)
+    assert m["state"] == "submitted"  # the workflow state is kept; the money is frozen
+    assert m["chargeback_at"] is not None
+    assert m["chargeback_reason"] == "fraudulent"
+    last = (await deal.history(milestone_id))[-1]
+    assert (last["command"], last["from_state"], last["to_state"]) == (
+        "chargeback_opened",
+        "submitted",
+        "submitted",
+    )
+    for who, command, body in [
+        (deal.customer, "release", None),
+        (deal.customer, "dispute", {"reason": "Not delivered"}),
+        (deal.customer, "request-refund", {"reason": "Please"}),
+    ]:
+        problem(await deal.act(who, milestone_id, command, body), 409, "milestone.chargeback_open")
+    # The timers leave it alone: no auto-release, no reminder, long past every deadline.
+    before, events_before = await deal.milestone(milestone_id), await deal.events()
+    await timers.run_due(db, utcnow() + timedelta(days=200), reminder_before=timedelta(days=2))
+    assert await deal.milestone(milestone_id) == before
+    assert await deal.events() == events_before
+    assert (
+        await deal.events("milestone.release_requested", "milestone.disputed")
+    ) == requested_before

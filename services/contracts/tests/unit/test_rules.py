@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from cairn_contracts.domain.errors import Refused
 from cairn_contracts.domain.rules import (
+    MOVES_MONEY,
     PAID,
     Command,
     Context,
@@ -424,3 +425,33 @@ def test_every_command_in_every_state_answers_a_state_or_a_refusal(
                     state in PAID
                     and target in ("draft", "pending_approval", "changes_requested", "deleted")
                 )
+
+
+@pytest.mark.parametrize("command", sorted(MOVES_MONEY))
+@pytest.mark.parametrize("state", ["funded", "submitted", "disputed"])
+def test_a_chargeback_refuses_every_command_that_orders_money_to_move(
+    command: Command, state: State
+) -> None:
+    for actor in ("customer", "freelancer", "operator", "system"):
+        ctx = Context(
+            state=state,
+            contract="live",
+            settings=FREELANCER_MODE,
+            actor=actor,  # type: ignore[arg-type]
+            refund_requested=True,
+            chargeback_open=True,
+        )
+        with pytest.raises(Refused) as refused:
+            decide(command, ctx)
+        assert refused.value.code == "milestone.chargeback_open"
+
+
+def test_a_chargeback_still_lets_the_freelancer_mark_the_work_complete() -> None:
+    ctx = Context(
+        state="funded",
+        contract="live",
+        settings=FREELANCER_MODE,
+        actor="freelancer",
+        chargeback_open=True,
+    )
+    assert decide(Command.COMPLETE, ctx) == "submitted"

@@ -109,6 +109,10 @@ class MilestoneRow(SQLModel, table=True):
     split_to_freelancer: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True)
     )
+    # The customer's bank opened a chargeback on this milestone's payment: payments froze
+    # the escrow, so no command may order money to move (DESIGN §4).
+    chargeback_at: datetime | None = None
+    chargeback_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -112,6 +112,25 @@ class Context:
     settings: WorkflowSettings
     actor: ActorRole
     refund_requested: bool = False
+    chargeback_open: bool = False
+
+
+# Commands that order money to move (payments would refuse them on a frozen escrow).
+MOVES_MONEY = frozenset(
+    {
+        Command.RELEASE,
+        Command.AUTO_RELEASE,
+        Command.DISPUTE,
+        Command.RESOLVE_RELEASE,
+        Command.RESOLVE_REFUND,
+        Command.RESOLVE_SPLIT,
+        Command.REQUEST_REFUND,
+        Command.ACCEPT_REFUND_REQUEST,
+        Command.REFUND_DEADLINE,
+        Command.REFUND,
+        Command.HOLDING_LIMIT,
+    }
+)
 
 
 def _actor(ctx: Context, *roles: ActorRole) -> None:
@@ -180,6 +199,13 @@ _MOVES: dict[Command, tuple[ActorRole, frozenset[State], str, State]] = {
 
 def decide(command: Command, ctx: Context) -> State:
     """The state the milestone moves to under ``command``, or :class:`Refused`."""
+    if ctx.chargeback_open and command in MOVES_MONEY:
+        raise Refused(
+            "milestone.chargeback_open",
+            "The customer's bank opened a chargeback on this payment: the money is frozen "
+            "while the marketplace's operators handle it, so nothing can be released or "
+            "refunded now.",
+        )
     if (move := _MOVES.get(command)) is not None:
         role, allowed, what, target = move
         _actor(ctx, role)

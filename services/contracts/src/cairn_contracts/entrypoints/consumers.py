@@ -16,6 +16,7 @@ from cairn_schemas import topics
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import (
     PaymentActionRequired,
+    PaymentChargebackOpened,
     PaymentFailed,
     PaymentFunded,
     PaymentRefunded,
@@ -118,6 +119,17 @@ def build_router(db: Database) -> EventRouter:
             refund_id=e.refund_id,
             dispute_id=e.dispute_id,
         )
+
+    @router.on(PaymentChargebackOpened)
+    async def on_chargeback_opened(envelope: Envelope[PaymentChargebackOpened]) -> None:
+        e = envelope.event
+
+        async def effect(session: AsyncSession) -> None:
+            await milestones.chargeback_opened(
+                session, _payments(e.marketplace_id), e.milestone_id, e.reason
+            )
+
+        await handle_once(db, CONSUMER, envelope, effect)
 
     return router
 

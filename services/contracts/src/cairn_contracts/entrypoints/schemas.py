@@ -127,6 +127,12 @@ class MilestoneOut(BaseModel):
     payment_failure_reason: str | None
     auto_release_at: datetime | None
     dispute_id: str | None
+    chargeback_at: datetime | None = Field(
+        None,
+        description="Set when the customer's bank opened a chargeback: the money is frozen "
+        "and release, refund and dispute commands answer 409 `milestone.chargeback_open`",
+    )
+    chargeback_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -149,6 +155,8 @@ class MilestoneOut(BaseModel):
             payment_failure_reason=m.failure_reason,
             auto_release_at=m.auto_release_at,
             dispute_id=m.dispute_id,
+            chargeback_at=m.chargeback_at,
+            chargeback_reason=m.chargeback_reason,
             created_at=m.created_at,
             updated_at=m.updated_at,
         )

@@ -70,6 +70,7 @@ def _apply(contract: ContractRow, m: MilestoneRow, command: Command, caller: Cal
         settings=workflow_settings(contract),
         actor=caller.role,
         refund_requested=m.refund_requested,
+        chargeback_open=m.chargeback_at is not None,
     )
     new_state = decide(command, ctx)
     previous = m.state
@@ -710,6 +711,23 @@ async def payment_action_required(
             )
         ],
     )
+    return m
+
+
+async def chargeback_opened(
+    session: AsyncSession, caller: Caller, milestone_id: str, reason: str
+) -> MilestoneRow | None:
+    """The payments service froze the escrow for a chargeback: record it (history row, no
+    state change); from now on commands that order money to move are refused, and the
+    timers leave the milestone alone. The operators handle the chargeback in Stripe."""
+    _, m = await load_milestone(session, caller, milestone_id)
+    if m.chargeback_at is not None:
+        return None
+    m.chargeback_at = utcnow()
+    m.chargeback_reason = reason
+    m.version += 1
+    m.updated_at = m.chargeback_at
+    _emit(session, m, "chargeback_opened", caller, m.state, [])
     return m
 
 

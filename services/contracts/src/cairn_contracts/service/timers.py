@@ -50,7 +50,10 @@ def system(marketplace_id: str) -> Caller:
 async def _due_ids(db: Database, *conditions: ColumnElement[bool]) -> list[tuple[str, str]]:
     async with db.transaction() as session:
         rows = await session.exec(
-            select(MilestoneRow.id, MilestoneRow.marketplace_id).where(*conditions).limit(BATCH)
+            select(MilestoneRow.id, MilestoneRow.marketplace_id)
+            # A milestone frozen by a chargeback gets no reminder and no fallback.
+            .where(col(MilestoneRow.chargeback_at).is_(None), *conditions)
+            .limit(BATCH)
         )
         return list(rows.all())
 
