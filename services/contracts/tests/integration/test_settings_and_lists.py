@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from cairn_chassis.outbox import OutboxMessage
+from sqlmodel import select
 
-from .helpers import Api, problem, settings_body, uid
+from .helpers import Api, Deal, User, problem, settings_body, uid
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +208,59 @@ async def test_a_token_without_an_email_is_refused_clearly_and_creates_nothing(
     )
     problem(r, 422, "auth.contact_required")
     assert await api.fingerprint() == before
+
+
+async def test_every_contract_transition_is_in_its_history_with_actor_and_event(
+    api: Api,
+) -> None:
+    # An operator's audit: who proposed, accepted, ended — and which event each published.
+    deal = await api.deal()
+    assert (await deal.accept()).status_code == 200
+    r = await api.post(deal.freelancer, f"/v1/contracts/{deal.contract_id}/end")
+    assert r.status_code == 200, r.text
+    declined = await api.proposal(deal.operator)
+    r = await api.post(declined.customer, f"/v1/contracts/{declined.contract_id}/decline")
+    assert r.status_code == 200, r.text
+    withdrawn = await api.proposal(deal.operator)
+    r = await api.post(withdrawn.freelancer, f"/v1/contracts/{withdrawn.contract_id}/withdraw")
+    assert r.status_code == 200, r.text
+
+    async def history(d: Deal, who: User) -> list[tuple[str, str, str | None, str]]:
+        r = await api.get(who, f"/v1/contracts/{d.contract_id}/history")
+        assert r.status_code == 200, r.text
+        rows = r.json()
+        async with api.db.transaction() as session:
+            published = set(
+                (
+                    await session.exec(
+                        select(OutboxMessage.event_id).where(OutboxMessage.key == d.contract_id)
+                    )
+                ).all()
+            )
+        assert all(row["event_id"] in published for row in rows), "each names its event"
+        return [(h["command"], h["actor_id"], h["from_state"], h["to_state"]) for h in rows]
+
+    assert await history(deal, deal.operator) == [
+        ("submit_proposal", deal.freelancer.sub, None, "proposal"),
+        ("accept", deal.customer.sub, "proposal", "live"),
+        ("end", deal.freelancer.sub, "live", "ended"),
+    ]
+    assert (await history(declined, declined.customer))[-1] == (
+        "decline",
+        declined.customer.sub,
+        "proposal",
+        "declined",
+    )
+    assert (await history(withdrawn, withdrawn.freelancer))[-1] == (
+        "withdraw",
+        withdrawn.freelancer.sub,
+        "proposal",
+        "withdrawn",
+    )
+    # Only the parties and operators see it.
+    stranger = api.user("customer", deal.marketplace)
+    problem(
+        await api.get(stranger, f"/v1/contracts/{deal.contract_id}/history"),
+        404,
+        "contract.not_found",
+    )

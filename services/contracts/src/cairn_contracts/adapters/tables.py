@@ -140,6 +140,28 @@ class HistoryRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class ContractHistoryRow(SQLModel, table=True):
+    """One transition of a contract (proposal, live, declined, withdrawn, ended): who,
+    from, to, when, and the event it published."""
+
+    __tablename__ = "contract_history"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    contract_id: str = Field(index=True, max_length=64)
+    command: str = Field(max_length=40)
+    actor_id: str = Field(max_length=128)
+    actor_role: str = Field(max_length=16)
+    from_state: str | None = Field(default=None, max_length=24)
+    to_state: str = Field(max_length=24)
+    event_id: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
 class MessageRow(SQLModel, table=True):
     """A message in a contract's thread."""
 

@@ -21,6 +21,7 @@ from cairn_contracts.domain.errors import NotFound, Refused
 from cairn_contracts.entrypoints.schemas import (
     ApproveIn,
     ChangesIn,
+    ContractHistoryOut,
     ContractOut,
     DisputeIn,
     DisputeOut,
@@ -224,6 +225,19 @@ async def get_contract(
         lambda: contracts.get_contract(_db(request), _caller(principal), contract_id)
     )
     return ContractOut.of(c, ms, viewer_role=principal.role)
+
+
+@router.get(
+    "/contracts/{contract_id}/history",
+    response_model=list[ContractHistoryOut],
+    tags=["contracts"],
+    summary="Every transition of the contract (proposal, live, ended…) with actor and time",
+)
+async def get_contract_history(
+    contract_id: str, request: Request, principal: CurrentPrincipal
+) -> list[ContractHistoryOut]:
+    rows = await _run(lambda: contracts.history(_db(request), _caller(principal), contract_id))
+    return [ContractHistoryOut.of(h) for h in rows]
 
 
 @router.post(

@@ -9,6 +9,7 @@ from cairn_schemas.settings import MarketplaceSettings
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cairn_contracts.adapters.tables import (
+    ContractHistoryRow,
     ContractRow,
     DisputeRow,
     HistoryRow,
@@ -234,6 +235,28 @@ class HistoryOut(BaseModel):
             from_state=h.from_state,
             to_state=h.to_state,
             version=h.version,
+            event_id=h.event_id,
+            at=h.at,
+        )
+
+
+class ContractHistoryOut(BaseModel):
+    command: str
+    actor_id: str
+    actor_role: str
+    from_state: str | None
+    to_state: str
+    event_id: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, h: ContractHistoryRow) -> ContractHistoryOut:
+        return cls(
+            command=h.command,
+            actor_id=h.actor_id,
+            actor_role=h.actor_role,
+            from_state=h.from_state,
+            to_state=h.to_state,
             event_id=h.event_id,
             at=h.at,
         )

@@ -14,7 +14,12 @@ from cairn_schemas.settings import MarketplaceSettings
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from cairn_contracts.adapters.tables import ContractRow, HistoryRow, MilestoneRow
+from cairn_contracts.adapters.tables import (
+    ContractHistoryRow,
+    ContractRow,
+    HistoryRow,
+    MilestoneRow,
+)
 from cairn_contracts.domain.errors import NotFound
 from cairn_contracts.domain.rules import ActorRole, WorkflowSettings
 
@@ -164,6 +169,29 @@ async def load_milestone(
         )
     ).one()
     return contract, m
+
+
+def record_contract_history(
+    session: AsyncSession,
+    contract: ContractRow,
+    command: str,
+    caller: Caller,
+    from_state: str | None,
+    event_id: str | None,
+) -> None:
+    """Append the contract's transition to its history (same transaction)."""
+    session.add(
+        ContractHistoryRow(
+            contract_id=contract.id,
+            command=command,
+            actor_id=caller.user_id,
+            actor_role=caller.role,
+            from_state=from_state,
+            to_state=contract.state,
+            event_id=event_id,
+            at=utcnow(),
+        )
+    )
 
 
 def record_history(

@@ -15,7 +15,7 @@ from cairn_schemas.events import (
 )
 from sqlmodel import col, select
 
-from cairn_contracts.adapters.tables import ContractRow, JobRow, MilestoneRow
+from cairn_contracts.adapters.tables import ContractHistoryRow, ContractRow, JobRow, MilestoneRow
 from cairn_contracts.domain.errors import NotFound, Refused
 from cairn_contracts.domain.rules import can_end_contract
 from cairn_contracts.service.common import (
@@ -24,6 +24,7 @@ from cairn_contracts.service.common import (
     new_id,
     parties,
     publish,
+    record_contract_history,
 )
 from cairn_contracts.service.marketplaces import current_settings
 from cairn_contracts.service.milestones import charge_approved_on_start
@@ -113,12 +114,13 @@ async def submit_proposal(
         )
         session.add(contract)
         await session.flush()
-        publish(
+        event_id = publish(
             session,
             ProposalSubmitted(
                 **parties(contract), cover_letter=cover_letter, settings_version=version
             ),
         )
+        record_contract_history(session, contract, "submit_proposal", caller, None, event_id)
         return contract
 
 
@@ -157,7 +159,7 @@ async def accept(db: Database, caller: Caller, contract_id: str) -> ContractRow:
         contract.state = "live"
         contract.started_at = contract.updated_at = utcnow()
         session.add(contract)
-        publish(
+        event_id = publish(
             session,
             ContractStarted(
                 **parties(contract),
@@ -165,6 +167,7 @@ async def accept(db: Database, caller: Caller, contract_id: str) -> ContractRow:
                 started_by=caller.actor,
             ),
         )
+        record_contract_history(session, contract, "accept", caller, "proposal", event_id)
         await charge_approved_on_start(session, contract, caller)
         return contract
 
@@ -184,9 +187,10 @@ async def decline(
         contract.state = "declined"
         contract.ended_at = contract.updated_at = utcnow()
         session.add(contract)
-        publish(
+        event_id = publish(
             session, ProposalDeclined(**parties(contract), declined_by=caller.actor, reason=reason)
         )
+        record_contract_history(session, contract, "decline", caller, "proposal", event_id)
         return contract
 
 
@@ -205,10 +209,11 @@ async def withdraw(
         contract.state = "withdrawn"
         contract.ended_at = contract.updated_at = utcnow()
         session.add(contract)
-        publish(
+        event_id = publish(
             session,
             ProposalWithdrawn(**parties(contract), withdrawn_by=caller.actor, reason=reason),
         )
+        record_contract_history(session, contract, "withdraw", caller, "proposal", event_id)
         return contract
 
 
@@ -234,8 +239,21 @@ async def end(db: Database, caller: Caller, contract_id: str) -> ContractRow:
         contract.state = "ended"
         contract.ended_at = contract.updated_at = utcnow()
         session.add(contract)
-        publish(session, ContractEnded(**parties(contract), ended_by=caller.actor))
+        event_id = publish(session, ContractEnded(**parties(contract), ended_by=caller.actor))
+        record_contract_history(session, contract, "end", caller, "live", event_id)
         return contract
+
+
+async def history(db: Database, caller: Caller, contract_id: str) -> list[ContractHistoryRow]:
+    """Every transition of a contract, oldest first (its parties and operators)."""
+    async with db.transaction() as session:
+        await load_contract(session, caller, contract_id)
+        rows = await session.exec(
+            select(ContractHistoryRow)
+            .where(ContractHistoryRow.contract_id == contract_id)
+            .order_by(col(ContractHistoryRow.id))
+        )
+        return list(rows.all())
 
 
 async def list_contracts(
