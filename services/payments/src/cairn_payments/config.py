@@ -42,6 +42,13 @@ class Settings(ServiceSettings):
     stripe_account_country: str = "US"
 
     reconcile_interval_s: float = 5.0
+    account_recheck_interval_s: float = Field(
+        300.0,
+        gt=0,
+        description="How often the reconciler asks Stripe whether a connected account that "
+        "a release waits for can receive payouts now, in case its account.updated webhook "
+        "was lost.",
+    )
     webhook_poll_interval_s: float = 0.5
     retention_stripe_event_days: int = Field(
         30,

@@ -70,6 +70,7 @@ def settings(
         consumer_backoff_initial_s=0.05,
         consumer_backoff_max_s=0.2,
         reconcile_interval_s=0.5,
+        account_recheck_interval_s=1.0,
         webhook_poll_interval_s=0.1,
         api_port=api_port,
     )

@@ -187,6 +187,31 @@ async def test_release_waits_for_payouts_then_happens_when_the_account_is_ready(
     assert (await escrow_of(http, settings, deal))["state"] == "released"
 
 
+async def test_a_release_whose_account_webhook_was_lost_still_happens(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    # Found by the chaos run: account.updated arrived while the payments API was down,
+    # and the release waited forever. The reconciler now asks Stripe itself.
+    deal = Deal.new(amount=8_000)
+    await _funded(http, settings, stripe_client, producer, payment_events, deal)
+    account = await onboard_freelancer(http, settings, deal)
+    await send(producer, deal.release_requested())
+    await payment_events.wait_for(deal.milestone_id, PaymentReleasePending)
+
+    stripe_server.enable_payouts(account, webhook=False)  # ready, but no webhook comes
+    released = (await payment_events.wait_for(deal.milestone_id, PaymentReleased))[0]
+    assert released.amount_to_freelancer == 7_200
+    escrow = await escrow_of(http, settings, deal)
+    assert (escrow["state"], escrow["transferred"]) == ("released", 7_200)
+    transfers = stripe_client.v1.transfers.list({"limit": 100}).data
+    assert [t.amount for t in transfers if t.transfer_group == deal.milestone_id] == [7_200]
+
+
 async def test_authentication_required_then_completed_by_webhook(
     http: httpx.AsyncClient,
     settings: Settings,

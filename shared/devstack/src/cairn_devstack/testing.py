@@ -104,10 +104,12 @@ class StripeServer:
         """Stop delivering to the endpoint registered as ``hook_id``."""
         self._config("DELETE", f"webhooks/{quote(hook_id)}")
 
-    def enable_payouts(self, account_id: str) -> dict[str, Any]:
-        """Finish the connected account's onboarding (sends ``account.updated``)."""
+    def enable_payouts(self, account_id: str, *, webhook: bool = True) -> dict[str, Any]:
+        """Finish the connected account's onboarding (sends ``account.updated``, unless
+        ``webhook`` is False: the webhook is lost)."""
+        query = "" if webhook else "?webhook=false"
         result: dict[str, Any] = self._config(
-            "POST", f"accounts/{quote(account_id)}/enable_payouts"
+            "POST", f"accounts/{quote(account_id)}/enable_payouts{query}"
         )
         return result
 

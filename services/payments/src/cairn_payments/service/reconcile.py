@@ -1,16 +1,26 @@
 """The reconciler: settles escrows whose Stripe call had an unknown outcome, by looking
 the object up (PaymentIntent by customer + metadata, transfer by transfer group +
 metadata, refund by charge + metadata) before anything is created again; and carries out
-releases that waited for a freelancer whose account became ready while no webhook came."""
+releases that waited for a freelancer whose account became ready while no webhook came.
+
+A release waits for ``account.updated``; a webhook can be lost (the API was down when it
+came, and a stand-in or a misconfigured endpoint does not retry), so the reconciler also
+asks Stripe itself, at most every ``account_recheck_interval_s`` per account, whether a
+waiting freelancer's account can receive payouts now (found by the chaos run: releases
+waited forever after their webhook was lost)."""
 
 from __future__ import annotations
 
+import time
+
 from cairn_chassis.logging import get_logger
+from cairn_chassis.outbox import utcnow
 from prometheus_client import Gauge
 from sqlalchemy import and_
 from sqlmodel import col, select
 
 from cairn_payments.adapters import repository as repo
+from cairn_payments.adapters.stripe_gateway import StripeGatewayError
 from cairn_payments.adapters.tables import EscrowRow, PaymentProfile
 from cairn_payments.service import movements, steps
 from cairn_payments.service.context import PaymentsContext, charge_key, remember
@@ -47,9 +57,68 @@ async def settle(ctx: PaymentsContext, milestone_id: str) -> str | None:
         return row.state
 
 
+_last_account_check: dict[str, float] = {}
+
+
+async def recheck_waiting_accounts(ctx: PaymentsContext) -> int:
+    """Ask Stripe about the accounts that releases wait for and our books still call not
+    ready; mark those that are. Returns how many became ready."""
+    async with ctx.db.transaction() as session:
+        accounts = (
+            await session.exec(
+                select(PaymentProfile.stripe_account_id)
+                .join(
+                    EscrowRow,
+                    and_(
+                        col(PaymentProfile.marketplace_id) == col(EscrowRow.marketplace_id),
+                        col(PaymentProfile.user_id) == col(EscrowRow.freelancer_id),
+                    ),
+                )
+                .where(
+                    EscrowRow.state == "release_pending",
+                    col(EscrowRow.frozen).is_(False),
+                    col(PaymentProfile.kind) == "freelancer",
+                    col(PaymentProfile.payouts_enabled).is_(False),
+                    col(PaymentProfile.stripe_account_id).is_not(None),
+                )
+                .distinct()
+            )
+        ).all()
+    now = time.monotonic()
+    ready = 0
+    for account_id in accounts:
+        if account_id is None:
+            continue
+        if now - _last_account_check.get(account_id, -1e9) < (
+            ctx.settings.account_recheck_interval_s
+        ):
+            continue
+        _last_account_check[account_id] = now
+        try:
+            enabled = await ctx.gateway.payouts_enabled(account_id)
+        except StripeGatewayError as exc:
+            log.warning("reconcile.account_lookup_failed", account=account_id, error=exc.message)
+            continue
+        if not enabled:
+            continue
+        async with ctx.db.transaction() as session:
+            profile = await repo.profile_by_account(session, account_id)
+            if profile is not None and not profile.payouts_enabled:
+                profile.payouts_enabled = True
+                profile.updated_at = utcnow()
+                session.add(profile)
+                ready += 1
+                log.warning("reconcile.account_ready_without_webhook", account=account_id)
+    return ready
+
+
 async def sweep(ctx: PaymentsContext) -> int:
     """One pass: settle every reconciling escrow, resume releases whose freelancer is ready.
     Returns how many escrows left reconciling or release_pending."""
+    try:
+        await recheck_waiting_accounts(ctx)
+    except Exception as exc:  # the rest of the pass does not depend on it
+        log.warning("reconcile.account_recheck_failed", error=repr(exc))
     async with ctx.db.transaction() as session:
         reconciling = [r.milestone_id for r in await repo.escrows_in_state(session, "reconciling")]
         ready = (
