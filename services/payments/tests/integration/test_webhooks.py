@@ -195,15 +195,23 @@ async def test_every_webhook_delivered_again_changes_nothing(
     await payment_events.wait_for(deal.milestone_id, PaymentReleasePending)
     stripe_server.enable_payouts(account)
     await payment_events.wait_for(deal.milestone_id, PaymentReleased)
-    await asyncio.sleep(0.5)
 
-    async with ctx.db.transaction() as session:
-        stored = [
-            row
-            for row in (await session.exec(select(StripeEventRow))).all()
-            if deal.milestone_id in row.payload or account in row.payload
-        ]
-    assert {"payment_intent.succeeded", "account.updated"} <= {e.type for e in stored}
+    async def stored_events() -> list[StripeEventRow]:
+        async with ctx.db.transaction() as session:
+            return [
+                row
+                for row in (await session.exec(select(StripeEventRow))).all()
+                if deal.milestone_id in row.payload or account in row.payload
+            ]
+
+    # The release may come from the reconciler asking Stripe before the (delayed)
+    # account.updated webhook lands: wait for the webhook itself.
+    async with asyncio.timeout(15):
+        while not {"payment_intent.succeeded", "account.updated"} <= {
+            e.type for e in await stored_events() if e.processed_at is not None
+        }:
+            await asyncio.sleep(0.1)
+    stored = await stored_events()
     stats = stripe_server.stats()
     escrow = await escrow_of(http, settings, deal)
     books = await balances_of(http, settings, deal)
