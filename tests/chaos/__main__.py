@@ -28,6 +28,11 @@ def main() -> int:
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where logs go (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="keep the run's databases when it fails (their names are printed)",
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-chaos-"))
     print(f"chaos: {args.lifecycles} lifecycles, seed {args.seed}; logs in {workdir}", flush=True)
@@ -54,6 +59,7 @@ def main() -> int:
             workdir=workdir,
             faults=not args.no_faults,
             fault_interval_s=args.fault_interval,
+            keep_on_failure=args.keep_on_failure,
         )
 
     try:

@@ -140,10 +140,13 @@ async def run(
     workdir: Path,
     faults: bool = True,
     fault_interval_s: float = 1.0,
+    keep_on_failure: bool = False,
 ) -> Report:
-    """Run the whole experiment and return its report."""
+    """Run the whole experiment and return its report. With ``keep_on_failure``, a run
+    that fails (a violation or an error) keeps its databases for the post-mortem."""
     rng = random.Random(seed)
     started = time.monotonic()
+    succeeded = False
     workdir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:8]
     db_names = {s: f"cairn_chaos_{s}_{run_id}" for s in SERVICES}
@@ -260,7 +263,7 @@ async def run(
         kinds: dict[str, int] = {}
         for lc in todo:
             kinds[lc.kind] = kinds.get(lc.kind, 0) + 1
-        return Report(
+        report = Report(
             lifecycles=lifecycles,
             seed=seed,
             seconds=time.monotonic() - started,
@@ -272,6 +275,8 @@ async def run(
             lifecycle_kinds=kinds,
             fault_interval_s=fault_interval_s,
         )
+        succeeded = report.violations == 0
+        return report
     finally:
         if api is not None:
             await api.close()
@@ -281,5 +286,8 @@ async def run(
             await asyncio.to_thread(terminate, proc)
         if "mail" in locals():
             await asyncio.to_thread(mail.stop)
-        for name in db_names.values():
-            await asyncio.to_thread(drop_database, name)
+        if keep_on_failure and not succeeded:
+            print(f"  kept for the post-mortem: databases {sorted(db_names.values())}", flush=True)
+        else:
+            for name in db_names.values():
+                await asyncio.to_thread(drop_database, name)
