@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from cairn_schemas.settings import MarketplaceSettings
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -216,31 +216,11 @@ class Page(BaseModel, Generic[T]):
     next_offset: int | None
 
 
-class HistoryOut(BaseModel):
-    command: str
-    actor_id: str
-    actor_role: str
-    from_state: str | None
-    to_state: str
-    version: int
-    event_id: str | None
-    at: datetime
-
-    @classmethod
-    def of(cls, h: HistoryRow) -> HistoryOut:
-        return cls(
-            command=h.command,
-            actor_id=h.actor_id,
-            actor_role=h.actor_role,
-            from_state=h.from_state,
-            to_state=h.to_state,
-            version=h.version,
-            event_id=h.event_id,
-            at=h.at,
-        )
-
-
 class ContractHistoryOut(BaseModel):
+    """One transition of a contract (and, with ``version``, of a milestone)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     command: str
     actor_id: str
     actor_role: str
@@ -250,16 +230,14 @@ class ContractHistoryOut(BaseModel):
     at: datetime
 
     @classmethod
-    def of(cls, h: ContractHistoryRow) -> ContractHistoryOut:
-        return cls(
-            command=h.command,
-            actor_id=h.actor_id,
-            actor_role=h.actor_role,
-            from_state=h.from_state,
-            to_state=h.to_state,
-            event_id=h.event_id,
-            at=h.at,
-        )
+    def of(cls, h: ContractHistoryRow | HistoryRow) -> Self:
+        return cls.model_validate(h)
+
+
+class HistoryOut(ContractHistoryOut):
+    """One transition of a milestone, with the milestone version it produced."""
+
+    version: int
 
 
 class MessageOut(BaseModel):
