@@ -284,3 +284,29 @@ async def test_delete_until_paid_with_charge_on_approval(api: Api) -> None:
     assert [(c["milestone_id"], c["trigger"]) for c in charges] == [
         (other["id"], "freelancer_approval")
     ]
+
+
+async def test_charge_on_approval_after_a_declined_card_charges_the_edited_amount_once_reapproved(
+    api: Api,
+) -> None:
+    deal = await api.deal(**CUSTOMER_MODE, charge_on_freelancer_approval=True)
+    await deal.accept()
+    task = (await deal.create(deal.customer, amount=100_00)).json()
+    await deal.act(deal.customer, task["id"], "send-for-approval")
+    assert (await deal.approve(task["id"])).json()["state"] == "funding"  # charged at once
+    await api.payment_failed(deal, task["id"], attempt=1, reason="Your card was declined.")
+
+    # Unpaid again, so the customer may change the price; the freelancer must agree to it
+    # before anything is charged.
+    m = await deal.milestone(task["id"])
+    r = await deal.edit(task["id"], {"amount": 496_02}, m["version"])
+    assert (r.json()["state"], r.json()["amount"]) == ("pending_approval", 496_02)
+    assert [c["amount"] for c in await deal.events("milestone.funding_requested")] == [100_00]
+
+    r = await deal.approve(task["id"])
+    assert (r.json()["state"], r.json()["funding_attempt"]) == ("funding", 2)
+    charges = await deal.events("milestone.funding_requested")
+    assert [(c["amount"], c["attempt"], c["trigger"]) for c in charges] == [
+        (100_00, 1, "freelancer_approval"),
+        (496_02, 2, "freelancer_approval"),
+    ]

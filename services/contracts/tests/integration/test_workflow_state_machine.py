@@ -664,9 +664,13 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert len(funded) <= 1, "funded twice"
         if ordered:
             assert funded, "money ordered out of an escrow that was never funded"
-        charged = [e for e in events if e["type"] == "cairn.milestone.funding_requested"]
-        if charged:
-            assert charged[-1]["amount"] == m.amount
+        # Whatever is being charged or held is the amount the milestone shows. (A milestone
+        # whose payment failed is unpaid again and may be edited: its last charge request
+        # then names the old amount until it is paid again.)
+        if m.state in PAID:
+            charged = [e for e in events if e["type"] == "cairn.milestone.funding_requested"]
+            assert charged, "paid without a charge request"
+            assert charged[-1]["amount"] == m.amount, "escrow holds another amount"
 
 
 @pytest.fixture(scope="module")
