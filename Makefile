@@ -44,8 +44,8 @@ schemas: sync ## export the event JSON Schemas into shared/schemas/jsonschema
 schemas-check: sync ## fail if the exported JSON Schemas are out of date
 	@$(UV) run --no-sync python -m cairn_schemas.export --check shared/schemas/jsonschema
 
-chaos: sync ## chaos run: make chaos LIFECYCLES=1000 SEED=1 [FAULT_INTERVAL=1] [KEEP=1] (report; non-zero on violations)
-	@$(UV) run --no-sync python -m tests.chaos --lifecycles $(LIFECYCLES) --seed $(SEED) $(if $(FAULT_INTERVAL),--fault-interval $(FAULT_INTERVAL)) $(if $(KEEP),--keep-on-failure)
+chaos: sync ## chaos run: make chaos LIFECYCLES=1000 SEED=1 [FAULT_INTERVAL=1] [KEEP=1] [LOG_LEVEL=INFO] (report; non-zero on violations)
+	@$(UV) run --no-sync python -m tests.chaos --lifecycles $(LIFECYCLES) --seed $(SEED) $(if $(FAULT_INTERVAL),--fault-interval $(FAULT_INTERVAL)) $(if $(KEEP),--keep-on-failure) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
 
 BENCH_ARGS = $(if $(filter command line,$(origin LIFECYCLES)),--lifecycles $(LIFECYCLES)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(DURATION),--duration $(DURATION)) $(if $(INSTANCES),--instances $(INSTANCES)) $(if $(RATE),--rate $(RATE))
 bench: sync ## benchmark, not a test (~5 min): make bench LIFECYCLES=… CONCURRENCY=16 DURATION=30 INSTANCES=1,2 RATE=0

@@ -33,6 +33,11 @@ def main() -> int:
         action="store_true",
         help="keep the run's databases when it fails (their names are printed)",
     )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the services' log level (INFO for a post-mortem; it costs some CPU)",
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-chaos-"))
     print(f"chaos: {args.lifecycles} lifecycles, seed {args.seed}; logs in {workdir}", flush=True)
@@ -60,6 +65,7 @@ def main() -> int:
             faults=not args.no_faults,
             fault_interval_s=args.fault_interval,
             keep_on_failure=args.keep_on_failure,
+            log_level=args.log_level,
         )
 
     try:

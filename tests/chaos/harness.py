@@ -141,6 +141,7 @@ async def run(
     faults: bool = True,
     fault_interval_s: float = 1.0,
     keep_on_failure: bool = False,
+    log_level: str = "WARNING",
 ) -> Report:
     """Run the whole experiment and return its report. With ``keep_on_failure``, a run
     that fails (a violation or an error) keeps its databases for the post-mortem."""
@@ -205,7 +206,7 @@ async def run(
                 "NOTIFICATIONS_DELIVERY_BACKOFF_INITIAL_S": "1",
                 "NOTIFICATIONS_DELIVERY_BACKOFF_MAX_S": "10",
                 "NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS": "20",
-                "CAIRN_LOG_LEVEL": "WARNING",
+                "CAIRN_LOG_LEVEL": log_level,
             },
         )
         await asyncio.to_thread(stack.migrate)
