@@ -71,7 +71,12 @@ async def test_settings_are_versioned_and_published(api: Api) -> None:
 
 async def test_a_contract_keeps_the_settings_version_it_started_with(api: Api) -> None:
     old = await api.deal(milestone_creator="customer", platform_fee_bps=300)
-    r = await api.put_settings(old.operator, milestone_creator="freelancer", platform_fee_bps=900)
+    r = await api.put_settings(
+        old.operator,
+        milestone_creator="freelancer",
+        platform_fee_bps=900,
+        chargeback_after_release="platform",
+    )
     assert r.json()["version"] == 2
     new = await api.proposal(old.operator)
     assert (old.settings_version, new.settings_version) == (1, 2)
@@ -84,12 +89,17 @@ async def test_a_contract_keeps_the_settings_version_it_started_with(api: Api) -
     await old.ready_to_pay(task["id"])
     await old.act(old.customer, task["id"], "pay")
     (funding,) = await old.events("milestone.funding_requested")
-    assert funding["platform_fee_bps"] == 300
+    assert (funding["platform_fee_bps"], funding["chargeback_after_release"]) == (300, "freelancer")
     (started,) = await old.events("contract.started")
     assert started["settings_version"] == 1
     # ...while the new one follows the new settings.
     problem(await new.create(new.customer), 409, "setting.customer_cannot_create")
-    assert (await new.create(new.freelancer)).json()["state"] == "approved"
+    task = (await new.create(new.freelancer)).json()
+    assert task["state"] == "approved"
+    await new.ready_to_pay(task["id"])
+    await new.act(new.customer, task["id"], "pay")
+    (funding,) = await new.events("milestone.funding_requested")
+    assert (funding["platform_fee_bps"], funding["chargeback_after_release"]) == (900, "platform")
 
 
 async def test_each_party_lists_its_own_contracts_by_status_with_pagination(api: Api) -> None:

@@ -283,6 +283,13 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, str], list[str]]] = [
         {"operators": f"Chargeback opened: €1,500.00 on {JOB}"},
         ["fraudulent"],
     ),
+    (
+        "chargeback-after-release",
+        "cairn.payment.chargeback_opened",
+        {"funds_released": True, "owed_by_freelancer": 1_350_00},
+        {"operators": f"Chargeback opened: €1,500.00 on {JOB}"},
+        ["Owed by the freelancer", "€1,350.00 (the marketplace bears the rest)"],
+    ),
     ("payment-funded", "cairn.payment.funded", {}, {}, []),
     ("payment-failed", "cairn.payment.failed", {}, {}, []),
     ("payment-action-required", "cairn.payment.action_required", {}, {}, []),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import stripe
@@ -40,6 +40,7 @@ class Deal:
     amount: int = 10_000
     currency: str = "USD"
     fee_bps: int = 1_000
+    chargeback_after_release: Literal["freelancer", "platform"] = "freelancer"
 
     @classmethod
     def new(cls, amount: int = 10_000) -> Deal:
@@ -78,6 +79,7 @@ class Deal:
             freelancer_id=self.freelancer_id,
             platform_fee_bps=self.fee_bps,
             attempt=attempt,
+            chargeback_after_release=self.chargeback_after_release,
         )
 
     def release_requested(self) -> MilestoneReleaseRequested:

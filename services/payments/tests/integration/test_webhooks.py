@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -142,15 +143,22 @@ async def test_chargeback_freezes_the_escrow_once_even_when_replayed(
     assert books[f"chargebacks:{deal.marketplace_id}"] == 2_500
 
 
-async def test_chargeback_after_release_is_recorded_against_the_freelancer(
+@pytest.mark.parametrize(
+    ("policy", "freelancer_owes", "platform_bears"),
+    [("freelancer", 9_000, 1_000), ("platform", 0, 10_000)],
+)
+async def test_chargeback_after_release_follows_the_marketplace_policy(
     http: httpx.AsyncClient,
     settings: Settings,
     stripe_server: StripeServer,
     stripe_client: stripe.StripeClient,
     producer: AIOKafkaProducer,
     payment_events: PaymentEvents,
+    policy: Literal["freelancer", "platform"],
+    freelancer_owes: int,
+    platform_bears: int,
 ) -> None:
-    deal = Deal.new(amount=10_000)
+    deal = dataclasses.replace(Deal.new(amount=10_000), chargeback_after_release=policy)
     funded = await _funded(http, settings, stripe_client, producer, payment_events, deal)
     account = await onboard_freelancer(http, settings, deal)
     stripe_server.enable_payouts(account)
@@ -162,10 +170,16 @@ async def test_chargeback_after_release_is_recorded_against_the_freelancer(
     assert (await _post(http, payload, signed(payload))).status_code == 200
     opened = (await payment_events.wait_for(deal.milestone_id, PaymentChargebackOpened))[0]
 
-    assert opened.funds_released is True
+    assert (opened.funds_released, opened.owed_by_freelancer) == (True, freelancer_owes)
     books = await balances_of(http, settings, deal)
-    assert books[f"freelancer_receivable:{deal.freelancer_id}"] == -9_000
-    assert books[f"platform_fees:{deal.marketplace_id}"] == 0  # the fee covers the rest
+    assert books.get(f"freelancer_receivable:{deal.freelancer_id}", 0) == -freelancer_owes
+    # The platform kept a 1,000 fee; under the freelancer policy it covers the rest.
+    assert books[f"platform_fees:{deal.marketplace_id}"] == 1_000 - platform_bears
+    escrow = await escrow_of(http, settings, deal)
+    assert (escrow["chargeback_after_release"], escrow["chargeback_owed_by_freelancer"]) == (
+        policy,
+        freelancer_owes,
+    )
 
 
 async def test_every_webhook_delivered_again_changes_nothing(

@@ -95,6 +95,43 @@ def test_chargeback_freezes_the_escrow() -> None:
         escrow.refund_parts()
 
 
+@pytest.mark.parametrize(
+    ("policy", "freelancer_owes", "platform_bears"),
+    [("freelancer", 9_000, 1_000), ("platform", 0, 10_000)],
+)
+def test_a_chargeback_after_release_follows_the_marketplace_policy(
+    policy: str, freelancer_owes: int, platform_bears: int
+) -> None:
+    escrow = funded(10_000)
+    escrow.chargeback_after_release = policy  # type: ignore[assignment]
+    fee, net = escrow.release_parts(1_000)
+    escrow.released("tr_1", fee, net)
+
+    entries = escrow.chargeback_opened("dp_1", 10_000)
+
+    taken = {e.postings[0].account: -e.postings[0].amount for e in entries}
+    assert taken == {
+        k: v
+        for k, v in {
+            f"freelancer_receivable:{escrow.freelancer_id}": freelancer_owes,
+            f"platform_fees:{escrow.marketplace_id}": platform_bears,
+        }.items()
+        if v
+    }
+    assert escrow.chargeback_owed_by_freelancer == freelancer_owes
+    assert (escrow.chargeback, escrow.frozen) == (10_000, True)
+
+
+def test_money_still_held_is_taken_from_the_escrow_whatever_the_policy() -> None:
+    escrow = funded(10_000)
+    escrow.chargeback_after_release = "platform"
+    entries = escrow.chargeback_opened("dp_1", 10_000)
+    assert [(e.postings[0].account, e.postings[0].amount) for e in entries] == [
+        (f"escrow:{escrow.milestone_id}", -10_000)
+    ]
+    assert (escrow.held, escrow.chargeback_owed_by_freelancer) == (0, 0)
+
+
 def test_nothing_moves_while_reconciling() -> None:
     escrow = funded(1_000)
     escrow.to_reconciling("release")

@@ -3,6 +3,7 @@ order, and what an unknown outcome leads to."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -21,9 +22,9 @@ from cairn_payments.adapters.stripe_gateway import (
     StripeRefused,
     StripeUnknownOutcome,
 )
-from cairn_payments.adapters.tables import PaymentProfile
+from cairn_payments.adapters.tables import PaymentProfile, StripeEventRow
 from cairn_payments.config import Settings
-from cairn_payments.service import funding, movements, reconcile
+from cairn_payments.service import funding, movements, reconcile, webhooks
 from cairn_payments.service.context import PaymentsContext
 from cairn_schemas.base import Actor, Event
 from cairn_schemas.cloudevents import Envelope
@@ -245,3 +246,46 @@ async def test_release_unknown_outcome_then_found_by_transfer_group(ctx: Payment
 async def test_a_declined_card_error_carries_a_customer_sentence() -> None:
     err = StripeDeclined("Your card was declined.", code="card_declined")
     assert "declined" in err.message
+
+
+async def test_an_abandoned_attempt_succeeding_after_the_next_one_funded_is_refunded(
+    ctx: PaymentsContext,
+) -> None:
+    """The customer left 3-D Secure open, paid again with another card, and cancelling the
+    first PaymentIntent failed; then they finish 3-D Secure. The escrow is already funded
+    by the second attempt: the first charge must go back, not stay as a second payment."""
+    await with_card(ctx)
+    fake(ctx).charge_result = "requires_action"
+    await funding.fund_milestone(ctx, envelope(funding_requested(attempt=1)))
+    assert await state(ctx) == "action_required"
+    fake(ctx).charge_result = "succeeded"
+    fake(ctx).fail_next["cancel"] = StripeUnknownOutcome("timed out")
+    await funding.fund_milestone(ctx, envelope(funding_requested(attempt=2)))
+    assert await state(ctx) == "funded"
+
+    late_charge = fake(ctx).authenticate("pi_1", 10_000)
+    assert late_charge is not None
+    payload = {
+        "id": "evt_late",
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": "pi_1",
+                "status": "succeeded",
+                "latest_charge": late_charge,
+                "amount": 10_000,
+                "metadata": {"milestone_id": "mst", "attempt": "1"},
+            }
+        },
+    }
+    async with ctx.db.transaction() as s:
+        s.add(StripeEventRow(id="evt_late", type=payload["type"], payload=json.dumps(payload)))
+    assert await webhooks.process_event(ctx, "evt_late")
+
+    (refund,) = fake(ctx).refunds.values()
+    assert (refund[1], refund[2]) == (10_000, late_charge)
+    assert fake(ctx).kept_charges() == ["ch_2"]
+    async with ctx.db.transaction() as s:
+        row = await repo.get_escrow(s, "mst")
+    assert row is not None
+    assert (row.state, row.charge_id, row.charged) == ("funded", "ch_2", 10_000)

@@ -68,6 +68,13 @@ class MarketplaceSettings(BaseModel):
         default="refund",
         description="What happens to escrowed money that reaches Stripe's holding limit.",
     )
+    chargeback_after_release: Literal["freelancer", "platform"] = Field(
+        default="freelancer",
+        description="Who bears a chargeback on money already released: freelancer = the "
+        "part paid out is recorded as owed by the freelancer (to recover from later "
+        "payouts); platform = the marketplace absorbs it. Money still in escrow is always "
+        "frozen and taken from the escrow first.",
+    )
     branding: Branding
 
     @model_validator(mode="after")

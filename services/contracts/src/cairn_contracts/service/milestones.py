@@ -102,6 +102,7 @@ def _funding_requested(
     caller: Caller,
     trigger: Literal["customer", "freelancer_approval", "contract_started"],
 ) -> MilestoneFundingRequested:
+    settings = pinned_settings(contract)
     m.funding_attempt += 1
     m.client_secret = None
     m.failure_reason = None
@@ -111,9 +112,10 @@ def _funding_requested(
         caller.actor,
         customer_id=contract.customer_id,
         freelancer_id=contract.freelancer_id,
-        platform_fee_bps=pinned_settings(contract).platform_fee_bps,
+        platform_fee_bps=settings.platform_fee_bps,
         attempt=m.funding_attempt,
         trigger=trigger,
+        chargeback_after_release=settings.chargeback_after_release,
     )
 
 

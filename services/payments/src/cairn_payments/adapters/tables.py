@@ -89,6 +89,9 @@ class EscrowRow(SQLModel, table=True):
     transferred: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     refunded: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     chargeback: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    chargeback_owed_by_freelancer: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
+    )
     frozen: bool = False
     operation: str | None = Field(default=None, max_length=16)
     split_to_freelancer: int = Field(
@@ -97,6 +100,7 @@ class EscrowRow(SQLModel, table=True):
     split_to_customer: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, default=0)
     )
+    chargeback_after_release: str = Field(default="freelancer", max_length=16)
     action_client_secret: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)

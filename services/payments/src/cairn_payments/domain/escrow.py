@@ -28,6 +28,7 @@ EscrowState = Literal[
     "reconciling",  # a Stripe call's outcome is unknown; nothing else moves
 ]
 Operation = Literal["charge", "release", "refund", "split"]
+ChargebackPolicy = Literal["freelancer", "platform"]
 
 HOLDING: frozenset[str] = frozenset({"funded", "release_pending"})
 
@@ -68,6 +69,7 @@ class Escrow:
     transferred: int = 0
     refunded: int = 0
     chargeback: int = 0
+    chargeback_owed_by_freelancer: int = 0
     frozen: bool = False
     # While reconciling (or in a multi-step movement): what is being done.
     operation: Operation | None = None
@@ -76,6 +78,8 @@ class Escrow:
     # A split's parts (gross freelancer part before the fee; customer part).
     split_to_freelancer: int = 0
     split_to_customer: int = 0
+    # Who bears a chargeback on money already paid out (the contract's policy).
+    chargeback_after_release: ChargebackPolicy = "freelancer"
 
     # ------------------------------------------------------------------ guards
     @property
@@ -342,8 +346,10 @@ class Escrow:
 
     # -------------------------------------------------------------- chargeback
     def chargeback_opened(self, stripe_dispute_id: str, amount: int) -> list[LedgerEntry]:
-        """The customer's bank took ``amount`` back: freeze what is held; what already went
-        to the freelancer is recorded as owed by them; the rest is the platform's loss."""
+        """The customer's bank took ``amount`` back: freeze what is held and take it from
+        there first; what already went to the freelancer is recorded as owed by them under
+        the ``freelancer`` policy (the platform bears it under ``platform``); the rest is the
+        platform's loss."""
         if self.stripe_dispute_id is not None:
             return []
         amount = min(amount, self.charged - self.refunded - self.chargeback)
@@ -358,7 +364,11 @@ class Escrow:
         }
         destination = Accounts.chargebacks(self.marketplace_id)
         from_escrow = min(amount, self.held)
-        from_freelancer = min(amount - from_escrow, self.transferred)
+        from_freelancer = (
+            min(amount - from_escrow, self.transferred)
+            if self.chargeback_after_release == "freelancer"
+            else 0
+        )
         from_platform = amount - from_escrow - from_freelancer
         sources = (
             (Accounts.escrow(self.milestone_id), from_escrow, "escrow"),
@@ -379,4 +389,5 @@ class Escrow:
         ]
         self.held -= from_escrow
         self.chargeback += amount
+        self.chargeback_owed_by_freelancer += from_freelancer
         return entries

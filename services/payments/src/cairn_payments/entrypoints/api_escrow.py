@@ -32,6 +32,8 @@ class EscrowPublic(BaseModel):
     transferred: int
     refunded: int
     chargeback: int
+    chargeback_owed_by_freelancer: int
+    chargeback_after_release: str
     attempt: int
     payment_intent_id: str | None
     charge_id: str | None
@@ -102,6 +104,8 @@ async def get_escrow(milestone_id: str, ctx: ContextDep, who: CurrentPrincipal) 
             transferred=row.transferred,
             refunded=row.refunded,
             chargeback=row.chargeback,
+            chargeback_owed_by_freelancer=row.chargeback_owed_by_freelancer,
+            chargeback_after_release=row.chargeback_after_release,
             attempt=row.attempt,
             payment_intent_id=row.payment_intent_id,
             charge_id=row.charge_id,

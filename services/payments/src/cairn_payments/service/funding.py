@@ -202,6 +202,7 @@ async def fund_milestone(
                 state="funding",
                 attempt=ev.attempt,
                 platform_fee_bps=ev.platform_fee_bps,
+                chargeback_after_release=ev.chargeback_after_release,
             )
             session.add(row)
             await session.flush()
@@ -226,6 +227,7 @@ async def fund_milestone(
         # A new attempt may carry a new amount (the milestone was edited before paying).
         escrow.amount, escrow.currency = ev.amount, ev.currency
         escrow.platform_fee_bps = ev.platform_fee_bps
+        escrow.chargeback_after_release = ev.chargeback_after_release
         escrow.freelancer_id = ev.freelancer_id
         await charge_now(
             ctx, session, row, escrow, payment_method_id=ev.payment_method_id, lookup_first=False

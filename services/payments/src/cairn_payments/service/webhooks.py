@@ -83,7 +83,7 @@ async def _payment_intent_succeeded(
     if not milestone_id:
         return None
     row = await repo.lock_escrow(session, str(milestone_id))
-    if row is None or row.charged:
+    if row is None:
         return None
     escrow = repo.to_domain(row)
     attempt = _attempt_of(pi)
@@ -99,7 +99,9 @@ async def _payment_intent_succeeded(
     )
     if stale:
         # An older attempt's PaymentIntent succeeded late (e.g. 3-D Secure finished after the
-        # customer paid again): it never funds the escrow, and its money goes back.
+        # customer paid again, and cancelling it had failed): it never funds the escrow, and
+        # its money goes back — also when the newer attempt has funded the escrow already
+        # (found by the property test: the customer was charged twice).
         log.error("webhook.stale_payment_intent", milestone_id=milestone_id, pi=pi["id"])
         charge_id = charge_result(pi).charge_id
         if charge_id is None or escrow.charge_id == charge_id:
@@ -116,6 +118,8 @@ async def _payment_intent_succeeded(
             )
 
         return refund_stale
+    if row.charged:
+        return None  # this PaymentIntent's success is already booked
     result = charge_result(pi)
     if result.charge_id is None:
         return None
@@ -240,9 +244,11 @@ async def _dispute_created(
     escrow = repo.to_domain(row)
     amount = int(_get(dispute, "amount") or escrow.charged)
     released = escrow.transferred > 0
+    owed_before = escrow.chargeback_owed_by_freelancer
     entries = escrow.chargeback_opened(str(dispute["id"]), amount)
     if escrow.stripe_dispute_id != dispute["id"]:
         return None
+    owed_by_freelancer = escrow.chargeback_owed_by_freelancer - owed_before
     # Operators are alerted by this log line (error level) and by the event, which the
     # notifications service turns into an email to the marketplace's operators.
     log.error(
@@ -252,6 +258,8 @@ async def _dispute_created(
         dispute_id=dispute["id"],
         amount=amount,
         funds_released=released,
+        owed_by_freelancer=owed_by_freelancer,
+        policy=escrow.chargeback_after_release,
     )
     event = PaymentChargebackOpened(
         marketplace_id=escrow.marketplace_id,
@@ -264,6 +272,7 @@ async def _dispute_created(
         chargeback_amount=max(amount, 1),
         reason=str(_get(dispute, "reason") or "The customer's bank opened a chargeback."),
         funds_released=released,
+        owed_by_freelancer=owed_by_freelancer,
     )
     await save(session, row, escrow, entries, [event])
     return None

@@ -106,6 +106,11 @@ class MilestoneFundingRequested(_ContractsTopic):
     payment_method_id: Id | None = Field(
         default=None, description="The saved card to charge; null = the customer's default."
     )
+    chargeback_after_release: Literal["freelancer", "platform"] = Field(
+        default="freelancer",
+        description="The contract's policy for a chargeback after release (see the "
+        "marketplace setting of that name): who bears the part already paid out.",
+    )
 
 
 class MilestoneFunded(_ContractsTopic):

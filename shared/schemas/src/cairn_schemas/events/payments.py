@@ -139,6 +139,12 @@ class PaymentChargebackOpened(PaymentEvent):
     chargeback_amount: Amount
     reason: Text
     funds_released: bool = Field(description="True when the money had already gone out.")
+    owed_by_freelancer: AmountOrZero = Field(
+        default=0,
+        description="The part of the chargeback recorded as owed by the freelancer (money "
+        "already paid out to them, under the freelancer policy); the rest came from the "
+        "escrow or is borne by the platform.",
+    )
 
 
 class PaymentReconciling(PaymentEvent):
