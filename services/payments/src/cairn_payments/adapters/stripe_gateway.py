@@ -153,6 +153,8 @@ class StripeGateway:
             )
         if status == 409:  # a concurrent request with the same key is still running
             return StripeUnknownOutcome(f"Stripe is still processing this key: {exc.user_message}")
+        if status == 429:  # rate limited: nothing was done, but it must be tried again later
+            return StripeUnknownOutcome(f"Stripe is rate limiting: {exc.user_message}")
         return StripeRefused(str(exc.user_message or exc), code=exc.code)
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
