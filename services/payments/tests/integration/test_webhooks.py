@@ -17,13 +17,16 @@ import pytest
 import stripe
 from aiokafka import AIOKafkaProducer
 from cairn_devstack.testing import StripeServer
+from cairn_payments.adapters import repository as repo
 from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.config import Settings
+from cairn_payments.service import webhooks
 from cairn_payments.service.context import PaymentsContext
 from cairn_schemas.events import (
     PaymentActionRequired,
     PaymentChargebackOpened,
     PaymentFunded,
+    PaymentRefunded,
     PaymentReleased,
     PaymentReleasePending,
 )
@@ -247,3 +250,35 @@ async def test_every_webhook_delivered_again_changes_nothing(
     assert await escrow_of(http, settings, deal) == escrow
     assert await balances_of(http, settings, deal) == books
     assert len(payment_events.of(deal.milestone_id)) == seen
+
+
+async def test_our_own_refund_is_not_booked_again_by_its_webhook_racing_it(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+    ctx: PaymentsContext,
+) -> None:
+    """The API handles ``charge.refunded`` while the worker is refunding: it looks the
+    escrow up by charge (still funded), then waits for the worker's lock. Once it has the
+    lock it must judge the escrow as the worker left it (refunded by us), not by its first
+    read — that read would book the same refund a second time, as made outside Cairn."""
+    deal = Deal.new(amount=6_000)
+    funded = await _funded(http, settings, stripe_client, producer, payment_events, deal)
+    async with ctx.db.transaction() as session:
+        seen = await repo.escrow_by_charge(session, funded.charge_id)  # the webhook's lookup
+        assert seen is not None
+        assert seen.state == "funded"
+        await send(producer, deal.refund_ordered())
+        await payment_events.wait_for(deal.milestone_id, PaymentRefunded)  # committed
+        charge = {"id": funded.charge_id, "amount_refunded": 6_000}
+        assert await webhooks._charge_refunded(ctx, session, charge) is None
+
+    escrow = await escrow_of(http, settings, deal)
+    assert (escrow["state"], escrow["refunded"], escrow["held"]) == ("refunded", 6_000, 0)
+    assert escrow["refund_id"] is not None
+    assert not escrow["refund_id"].startswith("external_")
+    books = await balances_of(http, settings, deal)
+    assert books[f"escrow:{deal.milestone_id}"] == 0
+    assert len(payment_events.of(deal.milestone_id, PaymentRefunded)) == 1

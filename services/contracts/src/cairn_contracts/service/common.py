@@ -138,7 +138,7 @@ async def load_contract(
     """The contract if the caller may see it, else 404 (never 403: no existence leak)."""
     query = select(ContractRow).where(ContractRow.id == contract_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     contract = (await session.exec(query)).first()
     if contract is None or not can_see(caller, contract):
         raise NotFound("contract.not_found", "No such contract.")

@@ -23,7 +23,10 @@ async def put_settings(
     async with db.transaction() as session:
         market = (
             await session.exec(
-                select(MarketplaceRow).where(MarketplaceRow.id == marketplace_id).with_for_update()
+                select(MarketplaceRow)
+                .where(MarketplaceRow.id == marketplace_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
         ).first()
         if market is None:

@@ -315,6 +315,7 @@ async def charge_approved_on_start(
             .where(MilestoneRow.contract_id == contract.id, MilestoneRow.state == "approved")
             .order_by(col(MilestoneRow.created_at))
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).all()
     for m in rows:

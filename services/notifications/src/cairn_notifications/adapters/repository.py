@@ -164,7 +164,12 @@ async def claim_due(
 
 async def lock_delivery(session: AsyncSession, delivery_id: str) -> EmailDelivery | None:
     """The delivery row, locked for an update of its outcome."""
-    query = select(EmailDelivery).where(col(EmailDelivery.id) == delivery_id).with_for_update()
+    query = (
+        select(EmailDelivery)
+        .where(col(EmailDelivery.id) == delivery_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return (await session.exec(query)).first()
 
 

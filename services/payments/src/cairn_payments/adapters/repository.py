@@ -52,7 +52,9 @@ async def lock_escrow(session: AsyncSession, milestone_id: str) -> EscrowRow | N
     """The escrow row, locked for the rest of the transaction on PostgreSQL."""
     query = select(EscrowRow).where(EscrowRow.milestone_id == milestone_id)
     if _is_postgres(session):
-        query = query.with_for_update()
+        # populate_existing: a row this session read before the lock must show what the
+        # lock holder committed meanwhile, not the earlier read.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.exec(query)).first()
 
 
@@ -100,7 +102,7 @@ async def get_profile(
         PaymentProfile.kind == kind,
     )
     if lock and _is_postgres(session):
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.exec(query)).first()
 
 
