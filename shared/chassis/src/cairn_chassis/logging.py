@@ -40,7 +40,16 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "faststream", "sqlalchemy.engine", "uvicorn.access"):
+    # Every Stripe call is 3 INFO lines from the stripe SDK and httpx: per-request noise.
+    for noisy in (
+        "aiokafka",
+        "faststream",
+        "sqlalchemy.engine",
+        "uvicorn.access",
+        "stripe",
+        "httpx",
+        "httpcore",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.contextvars.bind_contextvars(service=service)
 
