@@ -7,6 +7,7 @@ concurrently while faults are injected; then drain, check and print a report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -154,6 +155,7 @@ async def run(
     procs: list[Any] = []
     stack: CairnStack | None = None
     api: Api | None = None
+    fault_task: asyncio.Task[None] | None = None
     try:
         broker_port, proxy_port = free_port(), free_port()
         procs.append(
@@ -238,7 +240,8 @@ async def run(
         injector = FaultInjector(
             stack, proxy, mail, stripe, random.Random(seed + 1), mean_interval_s=fault_interval_s
         )
-        fault_task = asyncio.create_task(injector.run(stopping)) if faults else None
+        if faults:
+            fault_task = asyncio.create_task(injector.run(stopping))
         gate = asyncio.Semaphore(concurrency)
         done = 0
 
@@ -279,6 +282,12 @@ async def run(
         succeeded = report.violations == 0
         return report
     finally:
+        if fault_task is not None and not fault_task.done():
+            # Interrupted mid-run: stop the injector first, or its supervisor restarts the
+            # processes stop_all is stopping (they outlived the run).
+            fault_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fault_task
         if api is not None:
             await api.close()
         if stack is not None:
