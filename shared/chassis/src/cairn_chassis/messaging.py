@@ -150,6 +150,8 @@ class Dispatcher:
                     consumer=self.router.consumer,
                     event_type=envelope.type,
                     event_id=envelope.id,
+                    subject=envelope.subject,
+                    milestone_id=getattr(envelope.event, "milestone_id", None),
                     attempt=attempt,
                     error=repr(exc),
                 )

@@ -179,22 +179,31 @@ async def resume_waiting_releases(
         ]
     moved = 0
     for milestone_id in waiting:
-        async with ctx.db.transaction() as session:
-            row = await repo.lock_escrow(session, milestone_id)
-            if row is None or row.state != "release_pending" or row.frozen:
-                continue
-            escrow = repo.to_domain(row)
-            escrow.operation = escrow.operation or "release"
-        await steps.remember_steps(ctx, escrow.operation, milestone_id)
-        async with ctx.db.transaction() as session:
-            row = await repo.lock_escrow(session, milestone_id)
-            if row is None or row.state != "release_pending":
-                continue
-            escrow = repo.to_domain(row)
-            escrow.operation = escrow.operation or "release"
-            await drive(ctx, session, row, escrow, lookup_first=True)
-            moved += row.state != "release_pending"
+        try:
+            moved += await _resume_one(ctx, milestone_id)
+        except Exception as exc:
+            # One escrow that cannot go ahead must not hold up the others; its id is in the
+            # log so that an operator can look at it (the next pass tries it again).
+            log.error("movement.resume_failed", milestone_id=milestone_id, error=repr(exc))
     return moved
+
+
+async def _resume_one(ctx: PaymentsContext, milestone_id: str) -> bool:
+    async with ctx.db.transaction() as session:
+        row = await repo.lock_escrow(session, milestone_id)
+        if row is None or row.state != "release_pending" or row.frozen:
+            return False
+        escrow = repo.to_domain(row)
+        escrow.operation = escrow.operation or "release"
+    await steps.remember_steps(ctx, escrow.operation, milestone_id)
+    async with ctx.db.transaction() as session:
+        row = await repo.lock_escrow(session, milestone_id)
+        if row is None or row.state != "release_pending":
+            return False
+        escrow = repo.to_domain(row)
+        escrow.operation = escrow.operation or "release"
+        await drive(ctx, session, row, escrow, lookup_first=True)
+        return row.state != "release_pending"
 
 
 def register(router: EventRouter, ctx: PaymentsContext) -> None:
