@@ -113,9 +113,9 @@ async def published(ctx: PaymentsContext) -> list[str]:
         return [r.event_type for r in rows]
 
 
-async def state(ctx: PaymentsContext) -> str:
+async def state(ctx: PaymentsContext, milestone_id: str = "mst") -> str:
     async with ctx.db.transaction() as s:
-        row = await repo.get_escrow(s, "mst")
+        row = await repo.get_escrow(s, milestone_id)
         assert row is not None
         return row.state
 
@@ -289,3 +289,28 @@ async def test_an_abandoned_attempt_succeeding_after_the_next_one_funded_is_refu
         row = await repo.get_escrow(s, "mst")
     assert row is not None
     assert (row.state, row.charge_id, row.charged) == ("funded", "ch_2", 10_000)
+
+
+async def test_one_waiting_release_that_fails_does_not_hold_up_the_others(
+    ctx: PaymentsContext,
+) -> None:
+    await with_card(ctx, freelancer_ready=False)
+    ids = ["mst", "mst2"]
+    for milestone_id in ids:
+        request = funding_requested().model_copy(update={"milestone_id": milestone_id})
+        await funding.fund_milestone(ctx, envelope(request))
+        release = release_requested().model_copy(update={"milestone_id": milestone_id})
+        await movements.release_milestone(ctx, envelope(release))
+    assert [await state(ctx, m) for m in ids] == ["release_pending", "release_pending"]
+
+    async with ctx.db.transaction() as s:
+        profile = await repo.get_profile(s, "mkt", "fr", "freelancer")
+        assert profile is not None
+        profile.payouts_enabled = True
+        s.add(profile)
+    fake(ctx).fail_next["find"] = RuntimeError("a bug while resuming the first one")
+    assert await movements.resume_waiting_releases(ctx, "mkt", "fr") == 1
+    assert [await state(ctx, m) for m in ids] == ["release_pending", "released"]
+    # The next pass (the reconciler's) carries the first one out too.
+    assert await movements.resume_waiting_releases(ctx, "mkt", "fr") == 1
+    assert [await state(ctx, m) for m in ids] == ["released", "released"]
