@@ -55,6 +55,7 @@ class FaultInjector:
         ]
         running: set[asyncio.Task[None]] = set()
         supervisor = asyncio.create_task(self.supervise(stopping))
+        cancelled = False
         try:
             while not stopping.is_set():
                 try:
@@ -69,10 +70,18 @@ class FaultInjector:
                 task = asyncio.create_task(self._guarded(self.rng.choice(faults)))
                 running.add(task)
                 task.add_done_callback(running.discard)
+        except asyncio.CancelledError:
+            cancelled = True  # the run was interrupted: the stack is about to be stopped
+            raise
         finally:
+            stopping.set()  # ends the supervisor, which otherwise restarts what is stopped
+            if cancelled:
+                for task in running:
+                    task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             await supervisor
-            await self.heal()
+            if not cancelled:
+                await self.heal()
 
     async def _guarded(self, fault: Callable[[], Awaitable[None]]) -> None:
         """Run one fault; a fault that cannot be carried out is counted, not fatal."""
