@@ -144,6 +144,30 @@ async def test_escrow_reaching_the_holding_limit_takes_the_marketplace_fallback(
     assert (history[-1]["command"], history[-1]["actor_role"]) == ("holding_limit", "system")
 
 
+@pytest.mark.parametrize("waiting", ["releasing", "disputed"])
+async def test_near_the_holding_limit_a_waiting_release_or_a_dispute_is_reminded_not_moved(
+    api: Api, db: Database, waiting: str
+) -> None:
+    # A release waiting for the freelancer's payout details (payments has not settled it)
+    # or a dispute waiting for an operator: reminded before the limit, and at the limit the
+    # clock decides nothing (decision 18).
+    deal = await api.deal(holding_limit_fallback="refund")
+    if waiting == "releasing":
+        milestone_id = await deal.submitted()
+        await deal.act(deal.customer, milestone_id, "release")
+    else:
+        milestone_id, _ = await deal.disputed()
+    await run(db, 89)
+    (reminder,) = await deal.events("milestone.holding_limit_reminder")
+    assert (reminder["milestone_id"], reminder["state"]) == (milestone_id, waiting)
+    money_orders = ("milestone.refund_ordered", "milestone.release_requested")
+    before = await deal.events(*money_orders)
+    await asyncio.gather(run(db, 90.1), run(db, 91))
+    assert (await deal.milestone(milestone_id))["state"] == waiting
+    assert await deal.events(*money_orders) == before
+    assert len(await deal.events("milestone.holding_limit_reminder")) == 1
+
+
 async def _with_country(api: Api, deal: object, country: str) -> object:
     """The same marketplace, but a proposal from a freelancer in ``country``."""
     from .helpers import Deal

@@ -226,6 +226,17 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, str], list[str]]] = [
         ["€1,500.00"],
     ),
     (
+        "holding-limit-reminder-release-waiting-for-payout-details",
+        "cairn.milestone.holding_limit_reminder",
+        {"state": "releasing"},
+        {
+            "freelancer": "Add your payout details: “Wireframes” waits for you until "
+            "1 June 2025, 09:30 UTC",
+            "operators": "Escrow holding limit near for “Wireframes” (€1,500.00)",
+        },
+        ["€1,500.00", "1 June 2025, 09:30 UTC"],
+    ),
+    (
         "dispute-opened",
         "cairn.dispute.opened",
         {},

@@ -40,6 +40,10 @@ from cairn_contracts.service.common import (
 
 log = get_logger(__name__)
 BATCH = 100
+# Reminded before the holding limit: money held while the parties (funded, submitted), an
+# operator (disputed) or the freelancer's payout details (releasing: the release waits for
+# them) decide. Only funded and submitted milestones get the fallback at the limit.
+HOLDING_REMINDED = ("funded", "submitted", "disputed", "releasing")
 
 
 def system(marketplace_id: str) -> Caller:
@@ -168,7 +172,7 @@ async def run_due(db: Database, now: datetime, *, reminder_before: timedelta) ->
 
     def holding_reminder(session: AsyncSession, contract: ContractRow, row: MilestoneRow) -> Any:
         if (
-            row.state not in ("funded", "submitted", "disputed")
+            row.state not in HOLDING_REMINDED
             or row.holding_reminded_at is not None
             or row.holding_limit_at is None
         ):
@@ -189,7 +193,7 @@ async def run_due(db: Database, now: datetime, *, reminder_before: timedelta) ->
     fired += await _each(
         await _due_ids(
             db,
-            col(m.state).in_(["funded", "submitted", "disputed"]),
+            col(m.state).in_(HOLDING_REMINDED),
             col(m.holding_limit_at) <= now + reminder_before,
             col(m.holding_reminded_at).is_(None),
         ),

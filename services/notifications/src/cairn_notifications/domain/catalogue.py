@@ -151,6 +151,8 @@ EMAILS: dict[str, dict[Audience, EmailKind]] = {
     ev.MilestoneHoldingLimitReminder.event_type: _kinds(
         "holding_limit_reminder",
         customer=f"Action needed: the escrow for {_MS} ends on {{{{ event.limit_at | date }}}}",
+        freelancer=f"Add your payout details: {_MS} waits for you until "
+        "{{ event.limit_at | date }}",
         operators=f"Escrow holding limit near for {_MS} ({_AMOUNT})",
     ),
     ev.DisputeOpened.event_type: _kinds(
@@ -210,6 +212,15 @@ def _by_actor(event: Event) -> tuple[Audience, ...]:
     return _other_party(role)
 
 
+def _holding_limit(event: Event) -> tuple[Audience, ...]:
+    # A release waiting for the freelancer's payout details: only they can act (and the
+    # operators decide at the limit); otherwise the customer holds the money's fate.
+    assert isinstance(event, ev.MilestoneHoldingLimitReminder)
+    if event.state == "releasing":
+        return ("freelancer", "operators")
+    return ("customer", "operators")
+
+
 def _message(event: Event) -> tuple[Audience, ...]:
     assert isinstance(event, ev.MessagePosted)
     return _other_party(event.author.role)
@@ -221,6 +232,7 @@ _RULES: dict[str, Callable[[Event], tuple[Audience, ...]]] = {
     ev.MilestoneDeleted.event_type: _by_actor,
     ev.ContractEnded.event_type: _by_actor,
     ev.MessagePosted.event_type: _message,
+    ev.MilestoneHoldingLimitReminder.event_type: _holding_limit,
 }
 
 
