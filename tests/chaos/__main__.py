@@ -52,7 +52,10 @@ def main() -> int:
 
         def stop() -> None:
             if not task.cancelling():
-                print("\ninterrupted: stopping the stack, dropping its databases", flush=True)
+                print(
+                    "\ninterrupted: stopping the stack (its databases are dropped unless kept)",
+                    flush=True,
+                )
                 task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -83,23 +83,23 @@ async def test_a_contract_keeps_the_settings_version_it_started_with(api: Api) -
     got = await api.get(old.customer, f"/v1/contracts/{old.contract_id}")
     assert got.json()["settings_version"] == 1
 
-    # The old contract still has customers create tasks, at the old fee...
-    task = (await old.create(old.customer)).json()
-    assert task["state"] == "draft"
-    await old.ready_to_pay(task["id"])
-    await old.act(old.customer, task["id"], "pay")
-    (funding,) = await old.events("milestone.funding_requested")
-    assert (funding["platform_fee_bps"], funding["chargeback_after_release"]) == (300, "freelancer")
+    # The old contract still has customers create tasks, at the old fee and policy...
+    assert await _pay_one(old, old.customer) == ("draft", 300, "freelancer")
     (started,) = await old.events("contract.started")
     assert started["settings_version"] == 1
     # ...while the new one follows the new settings.
     problem(await new.create(new.customer), 409, "setting.customer_cannot_create")
-    task = (await new.create(new.freelancer)).json()
-    assert task["state"] == "approved"
-    await new.ready_to_pay(task["id"])
-    await new.act(new.customer, task["id"], "pay")
-    (funding,) = await new.events("milestone.funding_requested")
-    assert (funding["platform_fee_bps"], funding["chargeback_after_release"]) == (900, "platform")
+    assert await _pay_one(new, new.freelancer) == ("approved", 900, "platform")
+
+
+async def _pay_one(deal: Deal, creator: User) -> tuple[str, int, str]:
+    """Create a milestone as ``creator`` and pay it: (state when created, the fee and the
+    chargeback policy its charge request carries)."""
+    task = (await deal.create(creator)).json()
+    await deal.ready_to_pay(task["id"])
+    await deal.act(deal.customer, task["id"], "pay")
+    (funding,) = await deal.events("milestone.funding_requested")
+    return task["state"], funding["platform_fee_bps"], funding["chargeback_after_release"]
 
 
 async def test_each_party_lists_its_own_contracts_by_status_with_pagination(api: Api) -> None:
