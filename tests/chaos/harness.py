@@ -202,6 +202,7 @@ async def run(
                 "PAYMENTS_STRIPE_REQUEST_TIMEOUT_S": "2",
                 "PAYMENTS_RECONCILE_INTERVAL_S": "1",
                 "PAYMENTS_ACCOUNT_RECHECK_INTERVAL_S": "5",
+                "PAYMENTS_OWED_CALL_GRACE_S": "10",
                 # The faults last seconds, not the minutes production's backoff is sized
                 # for; scaled down (with more attempts, so the window is still ~3 min)
                 # the mail drains in seconds once the faults stop.

@@ -49,6 +49,13 @@ class Settings(ServiceSettings):
         "a release waits for can receive payouts now, in case its account.updated webhook "
         "was lost.",
     )
+    owed_call_grace_s: float = Field(
+        60.0,
+        gt=0,
+        description="A Stripe call owed by a commit (a stale charge's refund) that has not "
+        "finished after this long is made by the reconciler, with the same idempotency key; "
+        "until then it is left to the process that owes it.",
+    )
     webhook_poll_interval_s: float = 0.5
     retention_stripe_event_days: int = Field(
         30,

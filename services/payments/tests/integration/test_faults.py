@@ -11,9 +11,11 @@ import pytest
 import stripe
 from aiokafka import AIOKafkaProducer
 from cairn_devstack.testing import StripeServer
+from cairn_payments.adapters.tables import StripeEventRow, StripeOperation
 from cairn_payments.config import Settings
 from cairn_payments.service.context import PaymentsContext, charge_key
 from cairn_schemas.events import (
+    PaymentActionRequired,
     PaymentFailed,
     PaymentFunded,
     PaymentReconciling,
@@ -21,10 +23,12 @@ from cairn_schemas.events import (
     PaymentReleased,
     PaymentSplitSettled,
 )
+from sqlmodel import select
 
 from .conftest import PaymentEvents, send
 from .helpers import (
     CARD_DECLINED_ON_CHARGE,
+    CARD_SCA,
     Deal,
     balances_of,
     escrow_of,
@@ -313,3 +317,63 @@ async def test_a_retried_payment_whose_worker_died_mid_charge_is_funded_not_refu
     assert len(payment_events.of(deal.milestone_id, PaymentFunded)) == 1
     assert (await escrow_of(http, settings, deal))["state"] == "released"
     await balances_of(http, settings, deal)
+
+
+async def test_a_stale_charge_whose_refund_timed_out_is_refunded_by_the_reconciler(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    ctx: PaymentsContext,
+    stripe_server: StripeServer,
+    stripe_client: stripe.StripeClient,
+    producer: AIOKafkaProducer,
+    payment_events: PaymentEvents,
+) -> None:
+    """The customer left 3-D Secure open and paid again with another card (cancelling the
+    first PaymentIntent failed); then they finished 3-D Secure. The webhook that finds this
+    stale charge commits, and its refund call times out: the event is processed and will
+    not come again. The reconciler makes the refund, once — the customer pays once."""
+    deal = Deal.new(amount=7_300)
+    await save_card(http, settings, deal, stripe_client, CARD_SCA)
+    await send(producer, deal.funding_requested(attempt=1))
+    action = (await payment_events.wait_for(deal.milestone_id, PaymentActionRequired))[0]
+    stripe_server.set_faults(
+        error_rate=1.0, paths=[f"/v1/payment_intents/{action.payment_intent_id}/cancel"]
+    )
+    await save_card(http, settings, deal, stripe_client)
+    await send(producer, deal.funding_requested(attempt=2))
+    funded = (await payment_events.wait_for(deal.milestone_id, PaymentFunded))[0]
+    before = stripe_server.stats()["refunds"]
+
+    stripe_server.set_faults(**HANG, timeout_mode="before", paths=["/v1/refunds"])
+    stripe_server.authenticate_payment(action.payment_intent_id, action.client_secret)
+
+    async def webhook_failed() -> bool:
+        async with ctx.db.transaction() as session:
+            rows = (await session.exec(select(StripeEventRow))).all()
+        return any(
+            r.type == "payment_intent.succeeded"
+            and action.payment_intent_id in r.payload
+            and r.error is not None
+            for r in rows
+        )
+
+    async with asyncio.timeout(20):
+        while not await webhook_failed():  # processed, then its refund call timed out
+            await asyncio.sleep(0.1)
+    assert stripe_server.stats()["refunds"] == before, "the refund call timed out unmade"
+    stripe_server.clear_faults()
+
+    key = f"cairn:stale-refund:{action.payment_intent_id}"
+
+    async def owed() -> StripeOperation | None:
+        async with ctx.db.transaction() as session:
+            return await session.get(StripeOperation, key)
+
+    async with asyncio.timeout(20):
+        while (op := await owed()) is None or op.status != "succeeded":
+            await asyncio.sleep(0.1)
+    stale = stripe_client.v1.payment_intents.retrieve(action.payment_intent_id)
+    assert stripe_client.v1.charges.retrieve(str(stale.latest_charge)).amount_refunded == 7_300
+    assert stripe_client.v1.charges.retrieve(funded.charge_id).amount_refunded == 0
+    assert stripe_server.stats()["refunds"] == before + 1
+    assert (await escrow_of(http, settings, deal))["state"] == "funded"

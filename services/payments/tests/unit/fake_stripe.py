@@ -133,7 +133,7 @@ class FakeStripe:
     async def find_refund(self, *, charge_id: str, operation: str) -> str | None:
         self.calls.append(("find_refund", charge_id))
         self._maybe_fail("find")
-        step = "refund" if operation == "refund" else "split-refund"
+        step = "split-refund" if operation == "split" else operation  # as the keys name them
         return next(
             (r for k, (r, _, c) in self.refunds.items() if c == charge_id and f":{step}:" in k),
             None,

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +22,7 @@ from cairn_payments.adapters.stripe_gateway import (
     StripeRefused,
     StripeUnknownOutcome,
 )
-from cairn_payments.adapters.tables import PaymentProfile, StripeEventRow
+from cairn_payments.adapters.tables import PaymentProfile, StripeEventRow, StripeOperation
 from cairn_payments.config import Settings
 from cairn_payments.service import funding, movements, reconcile, webhooks
 from cairn_payments.service.context import PaymentsContext
@@ -34,7 +34,7 @@ from cairn_schemas.events import (
 )
 from sqlmodel import SQLModel, select
 
-from .fake_stripe import FakeStripe
+from .fake_stripe import FakeStripe, unknown
 
 
 @pytest.fixture
@@ -248,12 +248,11 @@ async def test_a_declined_card_error_carries_a_customer_sentence() -> None:
     assert "declined" in err.message
 
 
-async def test_an_abandoned_attempt_succeeding_after_the_next_one_funded_is_refunded(
-    ctx: PaymentsContext,
-) -> None:
+async def abandoned_attempt_succeeds_late(ctx: PaymentsContext) -> str:
     """The customer left 3-D Secure open, paid again with another card, and cancelling the
     first PaymentIntent failed; then they finish 3-D Secure. The escrow is already funded
-    by the second attempt: the first charge must go back, not stay as a second payment."""
+    by the second attempt. Stores the late success's webhook as ``evt_late``; returns the
+    late charge."""
     await with_card(ctx)
     fake(ctx).charge_result = "requires_action"
     await funding.fund_milestone(ctx, envelope(funding_requested(attempt=1)))
@@ -280,15 +279,83 @@ async def test_an_abandoned_attempt_succeeding_after_the_next_one_funded_is_refu
     }
     async with ctx.db.transaction() as s:
         s.add(StripeEventRow(id="evt_late", type=payload["type"], payload=json.dumps(payload)))
-    assert await webhooks.process_event(ctx, "evt_late")
+    return late_charge
 
-    (refund,) = fake(ctx).refunds.values()
-    assert (refund[1], refund[2]) == (10_000, late_charge)
+
+async def still_funded_by_the_second_charge(ctx: PaymentsContext) -> None:
     assert fake(ctx).kept_charges() == ["ch_2"]
     async with ctx.db.transaction() as s:
         row = await repo.get_escrow(s, "mst")
     assert row is not None
     assert (row.state, row.charge_id, row.charged) == ("funded", "ch_2", 10_000)
+
+
+async def test_an_abandoned_attempt_succeeding_after_the_next_one_funded_is_refunded(
+    ctx: PaymentsContext,
+) -> None:
+    """The first charge must go back, not stay as a second payment."""
+    late_charge = await abandoned_attempt_succeeds_late(ctx)
+    assert await webhooks.process_event(ctx, "evt_late")
+
+    (refund,) = fake(ctx).refunds.values()
+    assert (refund[1], refund[2]) == (10_000, late_charge)
+    await still_funded_by_the_second_charge(ctx)
+
+
+async def owed_for_a_while(ctx: PaymentsContext) -> None:
+    """Age the owed operations past the grace the reconciler leaves their owner."""
+    async with ctx.db.transaction() as s:
+        for op in (await s.exec(select(StripeOperation))).all():
+            op.updated_at -= timedelta(seconds=ctx.settings.owed_call_grace_s + 1)
+            s.add(op)
+
+
+@pytest.mark.parametrize("stripe_did_it", [False, True], ids=["not-made", "answer-lost"])
+async def test_a_stale_refund_cut_off_after_the_webhook_is_made_once_by_the_reconciler(
+    ctx: PaymentsContext, stripe_did_it: bool
+) -> None:
+    """The webhook that found the stale charge committed, then the refund call never came
+    back (the process died, or Stripe timed out before or after making it): the event is
+    processed and will not come again, so the reconciler makes the refund — exactly once."""
+    late_charge = await abandoned_attempt_succeeds_late(ctx)
+    fake(ctx).fail_next["refund" if stripe_did_it else "refund_before"] = unknown()
+    with pytest.raises(StripeUnknownOutcome):
+        await webhooks.process_event(ctx, "evt_late")
+    assert len(fake(ctx).refunds) == int(stripe_did_it)
+    assert not await webhooks.process_event(ctx, "evt_late")  # processed: never comes again
+
+    await reconcile.sweep(ctx)  # the owner may still be making it: left alone
+    assert len(fake(ctx).refunds) == int(stripe_did_it)
+    await owed_for_a_while(ctx)
+    await reconcile.sweep(ctx)
+    await reconcile.sweep(ctx)
+
+    (refund,) = fake(ctx).refunds.values()
+    assert (refund[1], refund[2]) == (10_000, late_charge)
+    assert [c for c, _ in fake(ctx).calls].count("refund") == 2 - int(stripe_did_it)
+    async with ctx.db.transaction() as s:
+        op = await s.get(StripeOperation, "cairn:stale-refund:pi_1")
+    assert op is not None
+    assert (op.status, op.stripe_object_id) == ("succeeded", refund[0])
+    await still_funded_by_the_second_charge(ctx)
+
+
+async def test_an_owed_refund_stripe_refuses_is_left_to_operators_not_retried(
+    ctx: PaymentsContext,
+) -> None:
+    await abandoned_attempt_succeeds_late(ctx)
+    fake(ctx).fail_next["refund_before"] = StripeRefused(
+        "Charge ch_pi_1 has already been refunded."
+    )
+    assert await webhooks.process_event(ctx, "evt_late")
+    await owed_for_a_while(ctx)
+    await reconcile.sweep(ctx)
+    assert fake(ctx).refunds == {}
+    assert [c for c, _ in fake(ctx).calls].count("refund") == 1
+    async with ctx.db.transaction() as s:
+        op = await s.get(StripeOperation, "cairn:stale-refund:pi_1")
+    assert op is not None
+    assert (op.status, op.error) == ("failed", "Charge ch_pi_1 has already been refunded.")
 
 
 async def test_one_waiting_release_that_fails_does_not_hold_up_the_others(

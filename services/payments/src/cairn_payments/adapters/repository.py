@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from cairn_chassis.outbox import utcnow
@@ -145,9 +147,15 @@ async def profile_by_customer(session: AsyncSession, customer_id: str) -> Paymen
 
 # ---------------------------------------------------------------- operations
 async def remember_operation(
-    session: AsyncSession, key: str, operation: str, milestone_id: str | None
+    session: AsyncSession,
+    key: str,
+    operation: str,
+    milestone_id: str | None,
+    *,
+    request: Mapping[str, Any] | None = None,
 ) -> None:
-    """Store an idempotency key before the Stripe call it protects (no-op if known)."""
+    """Store an idempotency key before the Stripe call it protects (no-op if known); with
+    the call's ``request`` when the reconciler has to be able to make it again."""
     now = utcnow()
     await (await session.connection()).execute(
         _insert(session)(StripeOperation)
@@ -156,6 +164,7 @@ async def remember_operation(
             milestone_id=milestone_id,
             operation=operation,
             status="started",
+            request=json.dumps(dict(request), sort_keys=True) if request is not None else None,
             created_at=now,
             updated_at=now,
         )
@@ -180,6 +189,21 @@ async def finish_operation(
     op.error = error
     op.updated_at = utcnow()
     session.add(op)
+
+
+async def owed_operations(
+    session: AsyncSession, operation: str, *, started_before: datetime
+) -> Sequence[StripeOperation]:
+    """Operations owed by a commit (they carry their request) that never finished."""
+    query = (
+        select(StripeOperation)
+        .where(StripeOperation.operation == operation)
+        .where(StripeOperation.status == "started")
+        .where(col(StripeOperation.request).is_not(None))
+        .where(col(StripeOperation.updated_at) < started_before)
+        .order_by(col(StripeOperation.created_at))
+    )
+    return (await session.exec(query)).all()
 
 
 # -------------------------------------------------------------------- ledger

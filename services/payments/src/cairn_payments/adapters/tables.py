@@ -118,6 +118,10 @@ class StripeOperation(SQLModel, table=True):
     status: str = Field(default="started", max_length=16)  # started|succeeded|failed|unknown
     stripe_object_id: str | None = Field(default=None, max_length=64)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The call's parameters (JSON) when the call is owed by a commit and made after it
+    # (a stale charge's refund): the reconciler repeats it with the same key if the process
+    # died before it finished.
+    request: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

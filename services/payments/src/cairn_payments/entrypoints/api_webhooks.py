@@ -32,7 +32,7 @@ async def stripe_webhook(request: Request, ctx: ContextDep) -> dict[str, object]
         raise Problem(400, "stripe.bad_signature", f"Webhook refused: {exc}") from exc
     if new:
         # Processed right after the answer; the worker's sweep catches anything missed.
-        task = asyncio.create_task(webhooks.process_event(ctx, event_id))
+        task = asyncio.create_task(webhooks.process_or_record(ctx, event_id))
         _background.add(task)
         task.add_done_callback(_done)
     return {"received": True, "id": event_id, "duplicate": not new}

@@ -7,11 +7,18 @@ A release waits for ``account.updated``; a webhook can be lost (the API was down
 came, and a stand-in or a misconfigured endpoint does not retry), so the reconciler also
 asks Stripe itself, at most every ``account_recheck_interval_s`` per account, whether a
 waiting freelancer's account can receive payouts now (found by the chaos run: releases
-waited forever after their webhook was lost)."""
+waited forever after their webhook was lost).
+
+It also makes the refunds owed by a commit whose process died before the call (a stale
+PaymentIntent's charge goes back to the customer: the webhook that found it committed, the
+refund comes after — found in review: the customer stayed charged twice)."""
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import timedelta
+from typing import Any
 
 from cairn_chassis.logging import get_logger
 from cairn_chassis.outbox import utcnow
@@ -20,7 +27,7 @@ from sqlalchemy import and_
 from sqlmodel import col, select
 
 from cairn_payments.adapters import repository as repo
-from cairn_payments.adapters.stripe_gateway import StripeGatewayError
+from cairn_payments.adapters.stripe_gateway import StripeGatewayError, StripeRefused
 from cairn_payments.adapters.tables import EscrowRow, PaymentProfile
 from cairn_payments.service import movements, steps
 from cairn_payments.service.context import PaymentsContext, charge_key, remember
@@ -112,6 +119,60 @@ async def recheck_waiting_accounts(ctx: PaymentsContext) -> int:
     return ready
 
 
+async def carry_out_refund(
+    ctx: PaymentsContext, key: str, request: dict[str, Any], *, lookup_first: bool = False
+) -> str | None:
+    """Make an owed refund (stored with its request under ``key``) and record what it came
+    to; returns the refund id (None if Stripe refused it). An unknown outcome raises and
+    leaves the operation owed: the next pass looks it up, then makes it with the same key."""
+    metadata = dict(request["metadata"])
+    refund_id = None
+    if lookup_first:
+        refund_id = await ctx.gateway.find_refund(
+            charge_id=request["charge_id"], operation=metadata["operation"]
+        )
+    if refund_id is None:
+        try:
+            refund_id = await ctx.gateway.refund(
+                charge_id=request["charge_id"],
+                amount=int(request["amount"]),
+                metadata=metadata,
+                key=key,
+            )
+        except StripeRefused as exc:
+            # Final (e.g. the charge was refunded from the dashboard already): operators see it.
+            log.error("refund.owed_refused", key=key, error=exc.message, code=exc.code)
+            async with ctx.db.transaction() as session:
+                await repo.finish_operation(session, key, "failed", error=exc.message)
+            return None
+    async with ctx.db.transaction() as session:
+        await repo.finish_operation(session, key, "succeeded", object_id=refund_id)
+    return refund_id
+
+
+async def finish_owed_refunds(ctx: PaymentsContext) -> int:
+    """Make the stale charges' refunds whose process died before making them."""
+    async with ctx.db.transaction() as session:
+        owed = [
+            (op.idempotency_key, op.request or "{}")
+            for op in await repo.owed_operations(
+                session,
+                "stale-refund",
+                started_before=utcnow() - timedelta(seconds=ctx.settings.owed_call_grace_s),
+            )
+        ]
+    done = 0
+    for key, request in owed:
+        try:
+            await carry_out_refund(ctx, key, json.loads(request), lookup_first=True)
+        except Exception as exc:  # the next pass tries again
+            log.warning("reconcile.owed_refund_failed", key=key, error=repr(exc))
+            continue
+        log.warning("reconcile.owed_refund_made", key=key)
+        done += 1
+    return done
+
+
 async def sweep(ctx: PaymentsContext) -> int:
     """One pass: settle every reconciling escrow, resume releases whose freelancer is ready.
     Returns how many escrows left reconciling or release_pending."""
@@ -119,6 +180,10 @@ async def sweep(ctx: PaymentsContext) -> int:
         await recheck_waiting_accounts(ctx)
     except Exception as exc:  # the rest of the pass does not depend on it
         log.warning("reconcile.account_recheck_failed", error=repr(exc))
+    try:
+        await finish_owed_refunds(ctx)
+    except Exception as exc:
+        log.warning("reconcile.owed_refunds_failed", error=repr(exc))
     async with ctx.db.transaction() as session:
         reconciling = [r.milestone_id for r in await repo.escrows_in_state(session, "reconciling")]
         ready = (

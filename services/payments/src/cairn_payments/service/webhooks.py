@@ -26,7 +26,7 @@ from cairn_payments.adapters.stripe_gateway import (
 from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.domain.escrow import HOLDING
 from cairn_payments.service import funding, movements, reconcile
-from cairn_payments.service.context import WEBHOOK_CONSUMER, PaymentsContext, remember, save
+from cairn_payments.service.context import WEBHOOK_CONSUMER, PaymentsContext, save
 
 log = get_logger(__name__)
 
@@ -107,15 +107,19 @@ async def _payment_intent_succeeded(
         if charge_id is None or escrow.charge_id == charge_id:
             return None
         key = f"cairn:stale-refund:{pi['id']}"
+        request = {
+            "charge_id": charge_id,
+            "amount": int(_get(pi, "amount_received") or _get(pi, "amount") or 0) or escrow.amount,
+            "metadata": {"milestone_id": str(milestone_id), "operation": "stale-refund"},
+        }
+        # Owed in this very transaction: if the process dies before the call below is
+        # made, the reconciler finds the operation unfinished and makes it.
+        await repo.remember_operation(
+            session, key, "stale-refund", str(milestone_id), request=request
+        )
 
         async def refund_stale() -> Any:
-            await remember(ctx, key, "stale-refund", str(milestone_id))
-            return await ctx.gateway.refund(
-                charge_id=charge_id,
-                amount=int(_get(pi, "amount_received") or _get(pi, "amount") or 0) or escrow.amount,
-                metadata={"milestone_id": str(milestone_id), "operation": "stale-refund"},
-                key=key,
-            )
+            return await reconcile.carry_out_refund(ctx, key, request)
 
         return refund_stale
     if row.charged:
@@ -359,16 +363,24 @@ async def process_pending(ctx: PaymentsContext, *, limit: int = 50) -> int:
         ).all()
     done = 0
     for event_id in ids:
-        try:
-            done += await process_event(ctx, event_id)
-        except NotYet as exc:
-            log.info("webhook.waiting", event_id=event_id, reason=str(exc))
-        except Exception as exc:
-            log.warning("webhook.processing_failed", event_id=event_id, error=repr(exc))
-            async with ctx.db.transaction() as session:
-                row = await session.get(StripeEventRow, event_id)
-                if row is not None:
-                    row.attempts += 1
-                    row.error = repr(exc)[:2000]
-                    session.add(row)
+        done += await process_or_record(ctx, event_id)
     return done
+
+
+async def process_or_record(ctx: PaymentsContext, event_id: str) -> bool:
+    """Process one stored event; a failure is logged and recorded on the event (its
+    ``attempts`` and ``error``) instead of raised — by the API right after receipt and by
+    the worker's sweep alike. True if it was processed now."""
+    try:
+        return await process_event(ctx, event_id)
+    except NotYet as exc:
+        log.info("webhook.waiting", event_id=event_id, reason=str(exc))
+    except Exception as exc:
+        log.warning("webhook.processing_failed", event_id=event_id, error=repr(exc))
+        async with ctx.db.transaction() as session:
+            row = await session.get(StripeEventRow, event_id)
+            if row is not None:
+                row.attempts += 1
+                row.error = repr(exc)[:2000]
+                session.add(row)
+    return False
