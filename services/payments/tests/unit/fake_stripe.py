@@ -27,6 +27,7 @@ class FakeStripe:
         self.charge_result = "succeeded"
         self.last_metadata: dict[str, str] = {}
         self.cancelled: set[str] = set()
+        self.ready_accounts: set[str] = set()  # connected accounts that can receive payouts
 
     def _maybe_fail(self, kind: str) -> None:
         if kind in self.fail_next:
@@ -141,7 +142,8 @@ class FakeStripe:
 
     async def payouts_enabled(self, account_id: str) -> bool:
         self.calls.append(("payouts_enabled", account_id))
-        return False
+        self._maybe_fail("payouts")
+        return account_id in self.ready_accounts
 
     # ------------------------------------------------------------ inspection
     def money_out(self) -> int:

@@ -31,6 +31,7 @@ from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import (
     MilestoneFundingRequested,
     MilestoneReleaseRequested,
+    MilestoneSplitOrdered,
 )
 from sqlmodel import SQLModel, select
 
@@ -240,6 +241,74 @@ async def test_release_unknown_outcome_then_found_by_transfer_group(ctx: Payment
         books = dict(((a, b) for a, _, b in await repo.balances(s, marketplace_id="mkt")))
     assert books["escrow:mst"] == 0
     assert books["freelancer_payable:fr"] == 9_000
+    assert sum(books.values()) == 0
+
+
+def split_ordered(to_freelancer: int = 3_000) -> MilestoneSplitOrdered:
+    return MilestoneSplitOrdered(
+        **{**MILESTONE, "state": "disputed"},
+        dispute_id="dsp",
+        amount_to_freelancer=to_freelancer,
+        amount_to_customer=MILESTONE["amount"] - to_freelancer,  # type: ignore[operator]
+        platform_fee_bps=1_000,
+        freelancer_id="fr",
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "order", "died_after"),
+    [
+        ("split", split_ordered, "refund"),
+        ("split", split_ordered, "transfer"),
+        ("release", release_requested, "transfer"),
+    ],
+    ids=["split-died-after-both-calls", "split-died-after-its-transfer", "release"],
+)
+async def test_a_movement_whose_worker_died_after_paying_is_booked_on_redelivery(
+    ctx: PaymentsContext, operation: str, order: Any, died_after: str
+) -> None:
+    """Found by the chaos run: a split reached Stripe (transfer and refund, exact amounts),
+    then its worker was killed before committing. The redelivered request asked Stripe
+    whether the freelancer's account could receive payouts (our books still said no: its
+    webhook had been lost), the lookup failed, and the split waited for payouts with
+    neither object booked — the milestone never settled. A try after one that may have
+    called Stripe looks its objects up first and books what Stripe has."""
+    await with_card(ctx, freelancer_ready=False)
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    fake(ctx).ready_accounts = {"acct_1"}  # onboarding finished; the webhook was lost
+    request = envelope(order())
+    handle = movements.split_milestone if operation == "split" else movements.release_milestone
+    fake(ctx).fail_next[died_after] = RuntimeError("worker killed")  # after Stripe made it
+    with pytest.raises(RuntimeError):
+        await handle(ctx, request)
+    assert await state(ctx) == "funded"  # nothing of that try was committed
+    assert len(fake(ctx).transfers) == 1
+
+    fake(ctx).ready_accounts = set()  # and the account can no longer be asked about
+    fake(ctx).fail_next["payouts"] = unknown()
+    await handle(ctx, request)  # the request redelivered to the restarted worker
+    await reconcile.sweep(ctx)
+
+    assert len(fake(ctx).transfers) == 1
+    assert len(fake(ctx).refunds) == (1 if operation == "split" else 0)
+    assert [c for c, _ in fake(ctx).calls].count("transfer") == 1, "found, not made again"
+    async with ctx.db.transaction() as s:
+        row = await repo.get_escrow(s, "mst")
+        books = {a: b for a, _, b in await repo.balances(s, milestone_id="mst")}
+    assert row is not None
+    if operation == "split":
+        # Its transfer was found; its refund made (or found) by its key: settled in full.
+        assert row.state == "settled"
+        assert (row.transferred, row.refunded) == (2_700, 7_000)
+        assert (await published(ctx))[-1] == "cairn.payment.split_settled"
+        assert books["freelancer_payable:fr"] == 2_700
+    else:
+        assert row.state == "released"
+        assert row.transferred == 9_000
+        assert (await published(ctx))[-1] == "cairn.payment.released"
+        assert books["freelancer_payable:fr"] == 9_000
+    assert "cairn.payment.release_pending" not in await published(ctx)
+    assert books["escrow:mst"] == 0
     assert sum(books.values()) == 0
 
 

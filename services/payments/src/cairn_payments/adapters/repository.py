@@ -153,11 +153,12 @@ async def remember_operation(
     milestone_id: str | None,
     *,
     request: Mapping[str, Any] | None = None,
-) -> None:
+) -> bool:
     """Store an idempotency key before the Stripe call it protects (no-op if known); with
-    the call's ``request`` when the reconciler has to be able to make it again."""
+    the call's ``request`` when the reconciler has to be able to make it again. True if the
+    key is new — False means an earlier try stored it and may have made the call."""
     now = utcnow()
-    await (await session.connection()).execute(
+    result = await (await session.connection()).execute(
         _insert(session)(StripeOperation)
         .values(
             idempotency_key=key,
@@ -170,6 +171,7 @@ async def remember_operation(
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
+    return bool(result.rowcount)
 
 
 async def finish_operation(

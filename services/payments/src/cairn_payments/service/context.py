@@ -47,10 +47,11 @@ async def save(
         add_event(session, event, source=SOURCE)
 
 
-async def remember(ctx: PaymentsContext, key: str, operation: str, milestone_id: str) -> None:
-    """Store a Stripe idempotency key in its own committed transaction, before the call."""
+async def remember(ctx: PaymentsContext, key: str, operation: str, milestone_id: str) -> bool:
+    """Store a Stripe idempotency key in its own committed transaction, before the call;
+    False if an earlier try had stored it (and may have made the call)."""
     async with ctx.db.transaction() as session:
-        await repo.remember_operation(session, key, operation, milestone_id)
+        return await repo.remember_operation(session, key, operation, milestone_id)
 
 
 def charge_key(milestone_id: str, attempt: int) -> str:

@@ -101,7 +101,7 @@ async def _start(
     prepare: Any,
 ) -> bool:
     milestone_id: str = envelope.event.milestone_id
-    await steps.remember_steps(ctx, operation, milestone_id)
+    tried_before = await steps.remember_steps(ctx, operation, milestone_id)
 
     async def effect(session: AsyncSession) -> None:
         row = await repo.lock_escrow(session, milestone_id)
@@ -121,7 +121,7 @@ async def _start(
             )
             return
         escrow.operation = operation
-        await drive(ctx, session, row, escrow, lookup_first=False)
+        await drive(ctx, session, row, escrow, lookup_first=tried_before)
 
     return await handle_once(ctx.db, CONSUMER, envelope, effect)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn_chassis.logging import get_logger
 from cairn_chassis.outbox import utcnow
 from cairn_schemas.base import Event
 from cairn_schemas.events import (
@@ -23,6 +24,8 @@ from cairn_payments.domain.escrow import Escrow
 from cairn_payments.domain.ledger import LedgerEntry
 from cairn_payments.service.context import PaymentsContext, movement_key, remember, save
 
+log = get_logger(__name__)
+
 NO_ACCOUNT = "Set up payouts (your bank details) to receive this payment; it waits for you."
 NOT_READY = "Finish your payout onboarding to receive this payment; it is released then."
 
@@ -33,10 +36,16 @@ _STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
-async def remember_steps(ctx: PaymentsContext, operation: str, milestone_id: str) -> None:
-    """Store the idempotency keys of every step of ``operation`` before any call."""
+async def remember_steps(ctx: PaymentsContext, operation: str, milestone_id: str) -> bool:
+    """Store the idempotency keys of every step of ``operation`` before any call. True if
+    an earlier try had stored one: it may have made its Stripe calls before it died, so
+    this try looks its objects up before anything else."""
+    tried_before = False
     for step in _STEPS.get(operation, ()):
-        await remember(ctx, movement_key(step, milestone_id), step, milestone_id)
+        tried_before |= not await remember(
+            ctx, movement_key(step, milestone_id), step, milestone_id
+        )
+    return tried_before
 
 
 def _common(escrow: Escrow) -> dict[str, Any]:
@@ -71,7 +80,14 @@ async def _payout_account(
         # The account.updated webhook may not have arrived yet: ask Stripe once.
         try:
             ready = await ctx.gateway.payouts_enabled(profile.stripe_account_id)
-        except StripeGatewayError:
+        except StripeGatewayError as exc:
+            # Waits; the reconciler asks Stripe again (reconcile.recheck_waiting_accounts).
+            log.warning(
+                "movement.account_lookup_failed",
+                milestone_id=escrow.milestone_id,
+                account=profile.stripe_account_id,
+                error=exc.message,
+            )
             ready = False
         if not ready:
             return None, NOT_READY
@@ -101,6 +117,59 @@ async def _wait_for_payouts(
     await save(session, row, escrow, progress.entries, progress.events)
 
 
+async def _transfer(
+    ctx: PaymentsContext,
+    session: AsyncSession,
+    row: EscrowRow,
+    escrow: Escrow,
+    operation: str,
+    key: str,
+    net: int,
+    lookup_first: bool,
+    progress: Progress,
+) -> str | None:
+    """The transfer of ``net`` to the freelancer for a release or split: found (when
+    looking up first), made, or None when it waits for the freelancer's payouts (saved).
+
+    A transfer found is booked whatever the account's state now: an earlier try made it
+    and died before committing, so the books follow Stripe (found by the chaos run: a split
+    reached Stripe, then its redelivered request found the account lookup failing and
+    waited, booking neither the transfer nor the refund)."""
+    assert escrow.charge_id is not None
+    if net > 0 and lookup_first:
+        found = await ctx.gateway.find_transfer(
+            transfer_group=escrow.milestone_id, operation=operation
+        )
+        if found is not None:
+            return found
+    account, why = await _payout_account(ctx, session, escrow)
+    if account is None:
+        await _wait_for_payouts(session, row, escrow, why, progress)
+        return None
+    if net == 0:
+        return f"no_transfer_{escrow.milestone_id}"
+    try:
+        return await ctx.gateway.transfer(
+            amount=net,
+            currency=escrow.currency,
+            destination=account,
+            source_transaction=escrow.charge_id,
+            transfer_group=escrow.milestone_id,
+            metadata=_metadata(escrow, operation),
+            key=key,
+        )
+    except StripeRefused as exc:
+        log.warning(
+            "movement.transfer_refused",
+            milestone_id=escrow.milestone_id,
+            operation=operation,
+            error=exc.message,
+        )
+        row.last_error = exc.message
+        await _wait_for_payouts(session, row, escrow, NOT_READY, progress)
+        return None
+
+
 async def release_step(
     ctx: PaymentsContext,
     session: AsyncSession,
@@ -110,32 +179,12 @@ async def release_step(
     progress: Progress,
 ) -> None:
     fee, net = escrow.release_parts(escrow.platform_fee_bps)
-    account, why = await _payout_account(ctx, session, escrow)
-    if account is None:
-        await _wait_for_payouts(session, row, escrow, why, progress)
-        return
-    assert escrow.charge_id is not None
     key = movement_key("release", escrow.milestone_id)
-    transfer_id: str | None = f"no_transfer_{escrow.milestone_id}" if net == 0 else None
-    if transfer_id is None and lookup_first:
-        transfer_id = await ctx.gateway.find_transfer(
-            transfer_group=escrow.milestone_id, operation="release"
-        )
+    transfer_id = await _transfer(
+        ctx, session, row, escrow, "release", key, net, lookup_first, progress
+    )
     if transfer_id is None:
-        try:
-            transfer_id = await ctx.gateway.transfer(
-                amount=net,
-                currency=escrow.currency,
-                destination=account,
-                source_transaction=escrow.charge_id,
-                transfer_group=escrow.milestone_id,
-                metadata=_metadata(escrow, "release"),
-                key=key,
-            )
-        except StripeRefused as exc:
-            row.last_error = exc.message
-            await _wait_for_payouts(session, row, escrow, NOT_READY, progress)
-            return
+        return  # waits for the freelancer's payouts
     progress.entries += escrow.released(transfer_id, fee, net)
     await repo.finish_operation(session, key, "succeeded", object_id=transfer_id)
     progress.events.append(
@@ -204,31 +253,12 @@ async def split_step(
         fee, net = escrow.split_parts(
             escrow.split_to_freelancer, escrow.split_to_customer, escrow.platform_fee_bps
         )
-        account, why = await _payout_account(ctx, session, escrow)
-        if account is None:
-            await _wait_for_payouts(session, row, escrow, why, progress)
-            return
         key = movement_key("split-transfer", escrow.milestone_id)
-        transfer_id: str | None = f"no_transfer_{escrow.milestone_id}" if net == 0 else None
-        if transfer_id is None and lookup_first:
-            transfer_id = await ctx.gateway.find_transfer(
-                transfer_group=escrow.milestone_id, operation="split"
-            )
+        transfer_id = await _transfer(
+            ctx, session, row, escrow, "split", key, net, lookup_first, progress
+        )
         if transfer_id is None:
-            try:
-                transfer_id = await ctx.gateway.transfer(
-                    amount=net,
-                    currency=escrow.currency,
-                    destination=account,
-                    source_transaction=escrow.charge_id,
-                    transfer_group=escrow.milestone_id,
-                    metadata=_metadata(escrow, "split"),
-                    key=key,
-                )
-            except StripeRefused as exc:
-                row.last_error = exc.message
-                await _wait_for_payouts(session, row, escrow, NOT_READY, progress)
-                return
+            return  # waits for the freelancer's payouts
         progress.entries += escrow.split_transferred(transfer_id, fee, net)
         await repo.finish_operation(session, key, "succeeded", object_id=transfer_id)
     key = movement_key("split-refund", escrow.milestone_id)
