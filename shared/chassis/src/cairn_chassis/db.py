@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -48,6 +48,19 @@ OUTBOX_WRITTEN = "cairn_outbox_written"
 def is_postgres(engine: AsyncEngine) -> bool:
     """True on PostgreSQL (row locks with SKIP LOCKED are available)."""
     return engine.dialect.name == "postgresql"
+
+
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def locked(query: _Query, *, skip_locked: bool = False) -> _Query:
+    """``query`` as ``SELECT … FOR UPDATE``, refreshing the objects it returns.
+
+    Without ``populate_existing`` a row this session read before taking the lock comes
+    back as that earlier (possibly stale) object instead of the row as committed by whoever
+    held the lock before us — so two concurrent commands could both apply (found twice: a
+    milestone released three times, Cairn's own refund booked again as external)."""
+    return query.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
 
 
 #: The request-wide transaction, if one is open in this context (see ``request_transaction``).

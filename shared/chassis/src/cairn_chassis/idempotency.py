@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn_chassis.auth import TokenVerifier
-from cairn_chassis.db import Database
+from cairn_chassis.db import Database, locked
 from cairn_chassis.errors import PROBLEM_JSON, Problem
 from cairn_chassis.outbox import utcnow
 
@@ -188,7 +188,7 @@ class IdempotencyMiddleware:
             IdempotentResponse.scope == caller, IdempotentResponse.key == key
         )
         if self.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
+            return (await session.exec(locked(query, skip_locked=True))).first()
         return (await session.exec(query.execution_options(populate_existing=True))).first()
 
 

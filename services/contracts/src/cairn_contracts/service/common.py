@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from cairn_chassis.db import locked
 from cairn_chassis.outbox import add_event, utcnow
 from cairn_schemas.base import Actor, Event, MilestoneEvent, Party
 from cairn_schemas.settings import MarketplaceSettings
@@ -138,7 +139,7 @@ async def load_contract(
     """The contract if the caller may see it, else 404 (never 403: no existence leak)."""
     query = select(ContractRow).where(ContractRow.id == contract_id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = locked(query)
     contract = (await session.exec(query)).first()
     if contract is None or not can_see(caller, contract):
         raise NotFound("contract.not_found", "No such contract.")
@@ -157,16 +158,9 @@ async def load_milestone(
     except NotFound as exc:
         # Same answer as for a milestone that does not exist: no existence leak.
         raise NotFound("milestone.not_found", "No such milestone.") from exc
-    # populate_existing: the session already holds the unlocked read above; without it the
-    # locked read would hand back that (possibly stale) object instead of the row as
-    # committed by whoever held the lock before us.
+    # The session already holds the unlocked read above: the locked read refreshes it.
     m = (
-        await session.exec(
-            select(MilestoneRow)
-            .where(MilestoneRow.id == milestone_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        await session.exec(locked(select(MilestoneRow).where(MilestoneRow.id == milestone_id)))
     ).one()
     return contract, m
 

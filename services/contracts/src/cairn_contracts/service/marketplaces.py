@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cairn_chassis.db import Database
+from cairn_chassis.db import Database, locked
 from cairn_chassis.outbox import utcnow
 from cairn_schemas.events import MarketplaceSettingsChanged
 from cairn_schemas.settings import MarketplaceSettings
@@ -23,10 +23,7 @@ async def put_settings(
     async with db.transaction() as session:
         market = (
             await session.exec(
-                select(MarketplaceRow)
-                .where(MarketplaceRow.id == marketplace_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
+                locked(select(MarketplaceRow).where(MarketplaceRow.id == marketplace_id))
             )
         ).first()
         if market is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from cairn_chassis.db import Database
+from cairn_chassis.db import Database, locked
 from cairn_chassis.outbox import utcnow
 from cairn_schemas.base import Event
 from cairn_schemas.events import (
@@ -311,11 +311,11 @@ async def charge_approved_on_start(
         return
     rows = (
         await session.exec(
-            select(MilestoneRow)
-            .where(MilestoneRow.contract_id == contract.id, MilestoneRow.state == "approved")
-            .order_by(col(MilestoneRow.created_at))
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            locked(
+                select(MilestoneRow)
+                .where(MilestoneRow.contract_id == contract.id, MilestoneRow.state == "approved")
+                .order_by(col(MilestoneRow.created_at))
+            )
         )
     ).all()
     for m in rows:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from cairn_chassis.db import locked
 from cairn_schemas.base import WithParties
 from cairn_schemas.events import MarketplaceSettingsChanged
 from sqlalchemy import and_, func, or_
@@ -164,12 +165,7 @@ async def claim_due(
 
 async def lock_delivery(session: AsyncSession, delivery_id: str) -> EmailDelivery | None:
     """The delivery row, locked for an update of its outcome."""
-    query = (
-        select(EmailDelivery)
-        .where(col(EmailDelivery.id) == delivery_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    query = locked(select(EmailDelivery).where(col(EmailDelivery.id) == delivery_id))
     return (await session.exec(query)).first()
 
 

@@ -8,6 +8,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from cairn_chassis.db import locked
 from cairn_chassis.outbox import utcnow
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -54,9 +55,7 @@ async def lock_escrow(session: AsyncSession, milestone_id: str) -> EscrowRow | N
     """The escrow row, locked for the rest of the transaction on PostgreSQL."""
     query = select(EscrowRow).where(EscrowRow.milestone_id == milestone_id)
     if _is_postgres(session):
-        # populate_existing: a row this session read before the lock must show what the
-        # lock holder committed meanwhile, not the earlier read.
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = locked(query)
     return (await session.exec(query)).first()
 
 
@@ -104,7 +103,7 @@ async def get_profile(
         PaymentProfile.kind == kind,
     )
     if lock and _is_postgres(session):
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = locked(query)
     return (await session.exec(query)).first()
 
 
