@@ -20,8 +20,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("stripe_operations") as batch:
         batch.add_column(sa.Column("request", sa.Text(), nullable=True))
+    op.create_index(
+        "ix_stripe_operations_owed",
+        "stripe_operations",
+        ["updated_at"],
+        postgresql_where=sa.text("status = 'started' AND request IS NOT NULL"),
+        sqlite_where=sa.text("status = 'started' AND request IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_stripe_operations_owed", table_name="stripe_operations")
     with op.batch_alter_table("stripe_operations") as batch:
         batch.drop_column("request")

@@ -65,6 +65,16 @@ class Settings(ServiceSettings):
     )
 
     @model_validator(mode="after")
+    def _owed_calls_wait_for_their_owner(self) -> Settings:
+        longest_call = self.stripe_request_timeout_s * (1 + self.stripe_max_network_retries)
+        if self.owed_call_grace_s <= longest_call:
+            raise ValueError(
+                f"owed_call_grace_s ({self.owed_call_grace_s}) must be longer than a Stripe "
+                f"call can take ({longest_call} s): the reconciler would race its owner"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _local_stripe_by_default(self) -> Settings:
         if not self.stripe_api_base and self.stripe_api_key == LOCAL_API_KEY:
             self.stripe_api_base = LOCALSTRIPE_API_BASE

@@ -73,7 +73,7 @@ def settings(
         consumer_backoff_max_s=0.2,
         reconcile_interval_s=0.5,
         account_recheck_interval_s=1.0,
-        owed_call_grace_s=1.0,
+        owed_call_grace_s=1.5,
         webhook_poll_interval_s=0.1,
         api_port=api_port,
     )

@@ -33,6 +33,7 @@ from cairn_schemas.events import (
     MilestoneReleaseRequested,
     MilestoneSplitOrdered,
 )
+from pydantic import ValidationError
 from sqlmodel import SQLModel, select
 
 from .fake_stripe import FakeStripe, unknown
@@ -244,13 +245,13 @@ async def test_release_unknown_outcome_then_found_by_transfer_group(ctx: Payment
     assert sum(books.values()) == 0
 
 
-def split_ordered(to_freelancer: int = 3_000) -> MilestoneSplitOrdered:
+def split_ordered(to_freelancer: int = 3_000, fee_bps: int = 1_000) -> MilestoneSplitOrdered:
     return MilestoneSplitOrdered(
         **{**MILESTONE, "state": "disputed"},
         dispute_id="dsp",
         amount_to_freelancer=to_freelancer,
         amount_to_customer=MILESTONE["amount"] - to_freelancer,  # type: ignore[operator]
-        platform_fee_bps=1_000,
+        platform_fee_bps=fee_bps,
         freelancer_id="fr",
     )
 
@@ -310,6 +311,34 @@ async def test_a_movement_whose_worker_died_after_paying_is_booked_on_redelivery
     assert "cairn.payment.release_pending" not in await published(ctx)
     assert books["escrow:mst"] == 0
     assert sum(books.values()) == 0
+
+
+async def test_a_split_leaving_the_freelancer_nothing_refunds_without_their_payout_account(
+    ctx: PaymentsContext,
+) -> None:
+    """The fee takes the freelancer's whole part: nothing is transferred, so the
+    customer's refund never waits for the freelancer to set up payouts."""
+    await with_card(ctx, freelancer_ready=False)
+    await funding.fund_milestone(ctx, envelope(funding_requested()))
+    await movements.split_milestone(ctx, envelope(split_ordered(to_freelancer=100, fee_bps=10_000)))
+    async with ctx.db.transaction() as s:
+        row = await repo.get_escrow(s, "mst")
+    assert row is not None
+    assert (row.state, row.transferred, row.refunded) == ("settled", 0, 9_900)
+    assert fake(ctx).transfers == {}
+    assert [(a, c) for _, a, c in fake(ctx).refunds.values()] == [(9_900, "ch_1")]
+    assert "payouts_enabled" not in [c for c, _ in fake(ctx).calls]
+    assert (await published(ctx))[-1] == "cairn.payment.split_settled"
+
+
+def test_an_owed_call_grace_a_stripe_call_could_outlast_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="owed_call_grace_s"):
+        Settings(
+            database_url="sqlite+aiosqlite://",
+            jwt_secret="x" * 32,
+            stripe_request_timeout_s=30,
+            owed_call_grace_s=20,
+        )
 
 
 async def test_a_declined_card_error_carries_a_customer_sentence() -> None:

@@ -50,7 +50,7 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-_Query = TypeVar("_Query", bound=Select[Any])
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")  # any select
 
 
 def locked(query: _Query, *, skip_locked: bool = False) -> _Query:

@@ -170,7 +170,7 @@ async def remember_operation(
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
-    return bool(result.rowcount)
+    return result.rowcount == 1  # unknown (-1) errs on the side of looking up first
 
 
 async def finish_operation(

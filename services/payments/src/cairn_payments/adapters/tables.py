@@ -8,7 +8,7 @@ from datetime import datetime
 from cairn_chassis.idempotency import IdempotentResponse
 from cairn_chassis.inbox import InboxRecord
 from cairn_chassis.outbox import OutboxMessage, utcnow
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -111,6 +111,15 @@ class StripeOperation(SQLModel, table=True):
     """An idempotency key, stored before the Stripe call it protects (DESIGN §8)."""
 
     __tablename__ = "stripe_operations"
+    __table_args__ = (
+        # The reconciler's pass over owed calls (every few seconds) reads only these rows.
+        Index(
+            "ix_stripe_operations_owed",
+            "updated_at",
+            postgresql_where=text("status = 'started' AND request IS NOT NULL"),
+            sqlite_where=text("status = 'started' AND request IS NOT NULL"),
+        ),
+    )
 
     idempotency_key: str = Field(primary_key=True, max_length=200)
     milestone_id: str | None = Field(default=None, max_length=128, index=True)

@@ -164,10 +164,12 @@ async def finish_owed_refunds(ctx: PaymentsContext) -> int:
     done = 0
     for key, request in owed:
         try:
-            await carry_out_refund(ctx, key, json.loads(request), lookup_first=True)
+            refund_id = await carry_out_refund(ctx, key, json.loads(request), lookup_first=True)
         except Exception as exc:  # the next pass tries again
             log.warning("reconcile.owed_refund_failed", key=key, error=repr(exc))
             continue
+        if refund_id is None:
+            continue  # refused: recorded and logged for operators
         log.warning("reconcile.owed_refund_made", key=key)
         done += 1
     return done

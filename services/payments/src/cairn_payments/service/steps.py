@@ -136,7 +136,9 @@ async def _transfer(
     reached Stripe, then its redelivered request found the account lookup failing and
     waited, booking neither the transfer nor the refund)."""
     assert escrow.charge_id is not None
-    if net > 0 and lookup_first:
+    if net == 0:
+        return f"no_transfer_{escrow.milestone_id}"  # nothing to pay: no account needed
+    if lookup_first:
         found = await ctx.gateway.find_transfer(
             transfer_group=escrow.milestone_id, operation=operation
         )
@@ -146,8 +148,6 @@ async def _transfer(
     if account is None:
         await _wait_for_payouts(session, row, escrow, why, progress)
         return None
-    if net == 0:
-        return f"no_transfer_{escrow.milestone_id}"
     try:
         return await ctx.gateway.transfer(
             amount=net,
