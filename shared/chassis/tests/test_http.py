@@ -206,6 +206,17 @@ async def test_a_stored_answer_is_never_replayed_to_an_unverified_token(
     assert scopes == {"mk:u1"}, "an unauthenticated request reserves no key"
 
 
+async def test_header_bytes_that_are_not_utf8_get_the_route_s_answer_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    """Found by schemathesis: ``Authorization: Bearer \\x80`` with an Idempotency-Key made
+    the idempotency middleware fail decoding the header — a 500 instead of a 401."""
+    headers = {"authorization": b"Bearer \x80", "idempotency-key": b"k-\xe3"}
+    r = await client.post("/v1/items", json={"name": "a"}, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (401, "auth.invalid_token")
+    assert CALLS == []
+
+
 async def test_text_with_a_nul_character_is_a_clear_422_not_a_database_error(
     client: httpx.AsyncClient, settings: ServiceSettings, db: Database
 ) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn_chassis.auth import TokenVerifier
@@ -107,7 +108,9 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        # Header bytes are Latin-1 (as Starlette reads them): a byte that is not UTF-8 in a
+        # header must give the route's own answer, not a 500 (found by schemathesis).
+        headers = Headers(scope=scope)
         key = headers.get("idempotency-key")
         if not key:
             await self.app(scope, receive, send)
@@ -143,7 +146,9 @@ class IdempotencyMiddleware:
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured.status = message["status"]
-                captured.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+                captured.headers = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message["headers"]
+                }
             elif message["type"] == "http.response.body":
                 captured.body += message.get("body", b"")
             answer.append(message)
