@@ -125,26 +125,21 @@ async def carry_out_refund(
     """Make an owed refund (stored with its request under ``key``) and record what it came
     to; returns the refund id (None if Stripe refused it). An unknown outcome raises and
     leaves the operation owed: the next pass looks it up, then makes it with the same key."""
-    metadata = dict(request["metadata"])
-    refund_id = None
-    if lookup_first:
-        refund_id = await ctx.gateway.find_refund(
-            charge_id=request["charge_id"], operation=metadata["operation"]
+    try:
+        refund_id = await steps.refund_once(
+            ctx,
+            charge_id=str(request["charge_id"]),
+            amount=int(request["amount"]),
+            metadata=dict(request["metadata"]),
+            key=key,
+            lookup_first=lookup_first,
         )
-    if refund_id is None:
-        try:
-            refund_id = await ctx.gateway.refund(
-                charge_id=request["charge_id"],
-                amount=int(request["amount"]),
-                metadata=metadata,
-                key=key,
-            )
-        except StripeRefused as exc:
-            # Final (e.g. the charge was refunded from the dashboard already): operators see it.
-            log.error("refund.owed_refused", key=key, error=exc.message, code=exc.code)
-            async with ctx.db.transaction() as session:
-                await repo.finish_operation(session, key, "failed", error=exc.message)
-            return None
+    except StripeRefused as exc:
+        # Final (e.g. the charge was refunded from the dashboard already): operators see it.
+        log.error("refund.owed_refused", key=key, error=exc.message, code=exc.code)
+        async with ctx.db.transaction() as session:
+            await repo.finish_operation(session, key, "failed", error=exc.message)
+        return None
     async with ctx.db.transaction() as session:
         await repo.finish_operation(session, key, "succeeded", object_id=refund_id)
     return refund_id

@@ -170,6 +170,25 @@ async def _transfer(
         return None
 
 
+async def refund_once(
+    ctx: PaymentsContext,
+    *,
+    charge_id: str,
+    amount: int,
+    metadata: dict[str, str],
+    key: str,
+    lookup_first: bool,
+) -> str:
+    """The refund of ``amount`` of a charge for one operation (``metadata["operation"]``):
+    looked up by charge + operation first when an earlier try may have made it, else made
+    with its stored idempotency key."""
+    if lookup_first:
+        found = await ctx.gateway.find_refund(charge_id=charge_id, operation=metadata["operation"])
+        if found is not None:
+            return found
+    return await ctx.gateway.refund(charge_id=charge_id, amount=amount, metadata=metadata, key=key)
+
+
 async def release_step(
     ctx: PaymentsContext,
     session: AsyncSession,
@@ -220,16 +239,14 @@ async def refund_step(
         progress.entries += escrow.transfer_reversed(reversal_id)
         await repo.finish_operation(session, key, "succeeded", object_id=reversal_id)
     key = movement_key("refund", escrow.milestone_id)
-    refund_id = None
-    if lookup_first:
-        refund_id = await ctx.gateway.find_refund(charge_id=escrow.charge_id, operation="refund")
-    if refund_id is None:
-        refund_id = await ctx.gateway.refund(
-            charge_id=escrow.charge_id,
-            amount=escrow.held,
-            metadata=_metadata(escrow, "refund"),
-            key=key,
-        )
+    refund_id = await refund_once(
+        ctx,
+        charge_id=escrow.charge_id,
+        amount=escrow.held,
+        metadata=_metadata(escrow, "refund"),
+        key=key,
+        lookup_first=lookup_first,
+    )
     progress.entries += escrow.refunded_money(refund_id, escrow.held, final=True)
     await repo.finish_operation(session, key, "succeeded", object_id=refund_id)
     progress.events.append(
@@ -263,16 +280,14 @@ async def split_step(
         await repo.finish_operation(session, key, "succeeded", object_id=transfer_id)
     key = movement_key("split-refund", escrow.milestone_id)
     to_customer = escrow.held
-    refund_id = None
-    if lookup_first:
-        refund_id = await ctx.gateway.find_refund(charge_id=escrow.charge_id, operation="split")
-    if refund_id is None:
-        refund_id = await ctx.gateway.refund(
-            charge_id=escrow.charge_id,
-            amount=to_customer,
-            metadata=_metadata(escrow, "split"),
-            key=key,
-        )
+    refund_id = await refund_once(
+        ctx,
+        charge_id=escrow.charge_id,
+        amount=to_customer,
+        metadata=_metadata(escrow, "split"),
+        key=key,
+        lookup_first=lookup_first,
+    )
     progress.entries += escrow.split_refunded(refund_id)
     await repo.finish_operation(session, key, "succeeded", object_id=refund_id)
     assert escrow.transfer_id is not None
