@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def _tables_of(service: str) -> set[str]:
 async def test_migrations_match_the_models(service: str) -> None:
     own = _tables_of(service)
     metadata = SQLModel.metadata
-    name = f"cairn_migrations_{service}_test"
+    name = f"cairn_migrations_{service}_test_{os.getpid()}"
     url = await acreate_database(name)
     try:
         await asyncio.to_thread(upgrade, ROOT / "services" / service / "migrations", url)

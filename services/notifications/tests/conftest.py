@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from cairn_chassis.messaging import publish_record
 from cairn_chassis.migrations import upgrade
 from cairn_chassis.outbox import OutboxRelay
 from cairn_chassis.runtime import ensure_topics
+from cairn_devstack.postgres import create_database, drop_database
 from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import SmtpSender
 from cairn_notifications.adapters.tables import EmailDelivery
@@ -41,7 +43,7 @@ from cairn_schemas.samples import SAMPLES
 from faststream.kafka import KafkaBroker
 from sqlmodel import col, select
 
-TEST_DB = "cairn_notifications_test"
+TEST_DB = f"cairn_notifications_test_{os.getpid()}"
 JWT_SECRET = "notifications-test-secret-of-32-bytes-or-more"
 OPERATORS = "ops-alerts@cairn-ops.example"
 
@@ -60,14 +62,12 @@ def nf_mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def settings(kafka_bootstrap: str, nf_mail_sink: Any) -> Settings:
+def settings(kafka_bootstrap: str, nf_mail_sink: Any) -> Iterator[Settings]:
     """Settings for the shared worker: real PostgreSQL, broker and SMTP sink; fast retries."""
-    from cairn_devstack.postgres import create_database
-
     url = create_database(TEST_DB)
     with ThreadPoolExecutor(1) as pool:  # Alembic's env runs its own event loop
         pool.submit(upgrade, MIGRATIONS_DIR, url).result()
-    return Settings(
+    yield Settings(
         database_url=url,
         database_pool_size=5,
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -90,6 +90,7 @@ def settings(kafka_bootstrap: str, nf_mail_sink: Any) -> Settings:
         delivery_poll_interval_s=0.05,
         outbox_poll_interval_s=0.02,
     )
+    drop_database(TEST_DB)
 
 
 @dataclass

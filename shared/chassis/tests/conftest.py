@@ -3,6 +3,8 @@ tables, a running FastStream broker, and settings pointing at the test broker.""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,7 +14,7 @@ from cairn_chassis.inbox import InboxRecord
 from cairn_chassis.messaging import make_broker
 from cairn_chassis.outbox import OutboxMessage
 from cairn_chassis.settings import ServiceSettings
-from cairn_devstack.postgres import acreate_database
+from cairn_devstack.postgres import acreate_database, drop_database
 from faststream.kafka import KafkaBroker
 from sqlmodel import SQLModel
 
@@ -33,8 +35,10 @@ def settings(kafka_bootstrap: str) -> ServiceSettings:
 
 
 @pytest.fixture(scope="session")
-async def pg_url() -> str:
-    return await acreate_database("cairn_chassis_test")
+async def pg_url() -> AsyncIterator[str]:
+    name = f"cairn_chassis_test_{os.getpid()}"
+    yield await acreate_database(name)
+    await asyncio.to_thread(drop_database, name)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from cairn_chassis.outbox import OutboxMessage, utcnow
 from cairn_chassis.retention import chassis_rules, purge_expired
 from cairn_chassis.runtime import retention_loop
 from cairn_chassis.settings import ServiceSettings
-from cairn_devstack.postgres import acreate_database
+from cairn_devstack.postgres import acreate_database, drop_database
 from sqlmodel import SQLModel, col, select
 
 TABLES = [OutboxMessage.__table__, InboxRecord.__table__, IdempotentResponse.__table__]  # type: ignore[attr-defined]
@@ -29,7 +30,7 @@ SETTINGS = ServiceSettings(
 @pytest.fixture(params=["postgresql", "sqlite"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     if request.param == "postgresql":
-        url = await acreate_database("cairn_chassis_retention_test")
+        url = await acreate_database(f"cairn_chassis_retention_test_{os.getpid()}")
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'retention.db'}"
     database = Database(url)
@@ -38,6 +39,8 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         await conn.run_sync(SQLModel.metadata.create_all, tables=TABLES)
     yield database
     await database.dispose()
+    if request.param == "postgresql":
+        await asyncio.to_thread(drop_database, f"cairn_chassis_retention_test_{os.getpid()}")
 
 
 def _outbox(created: datetime, published: datetime | None) -> OutboxMessage:

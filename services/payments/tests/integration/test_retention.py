@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import timedelta
 
 import pytest
 from cairn_chassis.db import Database
 from cairn_chassis.outbox import utcnow
 from cairn_chassis.retention import purge_expired
-from cairn_devstack.postgres import acreate_database
+from cairn_devstack.postgres import acreate_database, drop_database
 from cairn_payments.adapters.tables import StripeEventRow
 from cairn_payments.config import Settings
 from cairn_payments.entrypoints.worker import retention_rules
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_only_old_processed_webhook_events_are_purged() -> None:
-    db = Database(await acreate_database("cairn_payments_retention_test"))
+    db = Database(await acreate_database(f"cairn_payments_retention_test_{os.getpid()}"))
     table = StripeEventRow.__table__  # type: ignore[attr-defined]
     try:
         async with db.engine.begin() as conn:
@@ -53,3 +55,4 @@ async def test_only_old_processed_webhook_events_are_purged() -> None:
         assert retention_rules(Settings(retention_stripe_event_days=0)) == []
     finally:
         await db.dispose()
+        await asyncio.to_thread(drop_database, f"cairn_payments_retention_test_{os.getpid()}")
