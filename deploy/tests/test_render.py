@@ -143,3 +143,17 @@ def test_autoscaled_deployments_leave_the_replica_count_to_their_scaler(
     """A replica count in the manifest would reset the scaler's choice on every apply."""
     for d in overlay.of_kind("Deployment"):
         assert "replicas" not in d["spec"], d["metadata"]["name"]
+
+
+def test_stripe_is_reachable_over_ipv4_and_ipv6_but_not_private_ranges(overlay: Rendered) -> None:
+    """Stripe publishes no address range: any public address on 443, in both families, so
+    a dual-stack or IPv6-only cluster reaches it too; private ranges stay closed."""
+    policy = overlay.get("NetworkPolicy", "cairn-payments-stripe")
+    (rule,) = policy["spec"]["egress"]
+    assert [(p["protocol"], p["port"]) for p in rule["ports"]] == [("TCP", 443)]
+    blocks = {b["ipBlock"]["cidr"]: set(b["ipBlock"]["except"]) for b in rule["to"]}
+    assert set(blocks) == {"0.0.0.0/0", "::/0"}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocks[
+        "0.0.0.0/0"
+    ]
+    assert {"fc00::/7", "fe80::/10"} <= blocks["::/0"]
