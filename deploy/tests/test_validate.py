@@ -75,6 +75,7 @@ def test_custom_resources_match_their_crds(overlay: Rendered) -> None:
         "ScaledObject",
         "TriggerAuthentication",
         "ServiceMonitor",
+        "PrometheusRule",
     }
     result = run_tool(CRD_TOOLS, ["python", VALIDATOR, str(overlay.path)])
     assert result.returncode == 0, result.stdout + result.stderr
