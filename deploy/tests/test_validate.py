@@ -138,3 +138,25 @@ spec: {partitions: 1}
     ):
         assert expected in result.stdout, result.stdout
     assert "5 custom resources checked, 6 problems" in result.stdout, result.stdout
+
+
+def test_the_subscriber_example_is_valid_and_grants_only_reading(tmp_path: Path) -> None:
+    """deploy/examples/subscriber-kafkauser.yaml (docs/subscribers.md): valid against the
+    current CRD, and an internal team may read the event topics and use its own group,
+    nothing more."""
+    example = DEPLOY / "examples" / "subscriber-kafkauser.yaml"
+    result = run_tool(CRD_TOOLS, ["python", VALIDATOR, str(example)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 custom resources checked, 0 problems" in result.stdout
+    (user,) = [d for d in yaml.safe_load_all(example.read_text()) if d]
+    name = user["metadata"]["name"]
+    acls = user["spec"]["authorization"]["acls"]
+    assert all(a["resource"]["patternType"] == "literal" for a in acls), "no wildcards"
+    assert all(a.get("type", "allow") == "allow" for a in acls)
+    topics = {a["resource"]["name"] for a in acls if a["resource"]["type"] == "topic"}
+    groups = {a["resource"]["name"] for a in acls if a["resource"]["type"] == "group"}
+    assert topics == {"cairn.contracts.v1", "cairn.payments.v1", "cairn.notifications.v1"}
+    assert groups == {name}
+    assert name not in ("contracts", "payments", "notifications"), "never Cairn's own group"
+    assert {op for a in acls for op in a["operations"]} == {"Read", "Describe"}
+    assert {a["resource"]["type"] for a in acls} == {"topic", "group"}
