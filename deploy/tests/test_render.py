@@ -143,3 +143,48 @@ def test_autoscaled_deployments_leave_the_replica_count_to_their_scaler(
     """A replica count in the manifest would reset the scaler's choice on every apply."""
     for d in overlay.of_kind("Deployment"):
         assert "replicas" not in d["spec"], d["metadata"]["name"]
+
+
+def test_stripe_is_reachable_over_ipv4_and_ipv6_but_not_private_ranges(overlay: Rendered) -> None:
+    """Stripe publishes no address range: any public address on 443, in both families, so
+    a dual-stack or IPv6-only cluster reaches it too; private ranges stay closed."""
+    policy = overlay.get("NetworkPolicy", "cairn-payments-stripe")
+    (rule,) = policy["spec"]["egress"]
+    assert [(p["protocol"], p["port"]) for p in rule["ports"]] == [("TCP", 443)]
+    blocks = {b["ipBlock"]["cidr"]: set(b["ipBlock"]["except"]) for b in rule["to"]}
+    assert set(blocks) == {"0.0.0.0/0", "::/0"}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocks[
+        "0.0.0.0/0"
+    ]
+    assert {"fc00::/7", "fe80::/10"} <= blocks["::/0"]
+
+
+def kafka_clusters(r: Rendered) -> set[str]:
+    """Every Kafka cluster the overlay names: the Strimzi resources' ``strimzi.io/cluster``
+    label, the bootstrap address and the NetworkPolicies' broker selectors."""
+    found = {
+        d["metadata"]["labels"]["strimzi.io/cluster"]
+        for d in r.docs
+        if str(d["apiVersion"]).startswith("kafka.strimzi.io/")
+    }
+    bootstrap = r.get("ConfigMap", "cairn-shared-config")["data"]["CAIRN_KAFKA_BOOTSTRAP_SERVERS"]
+    for address in bootstrap.split(","):
+        host = address.rsplit(":", 1)[0]
+        service, _, _ = host.partition(".")
+        assert service.endswith("-kafka-bootstrap"), address
+        found.add(service.removesuffix("-kafka-bootstrap"))
+    for policy in r.of_kind("NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                if "strimzi.io/cluster" in labels:
+                    found.add(labels["strimzi.io/cluster"])
+    return found
+
+
+def test_dev_and_production_never_share_a_kafka_cluster(rendered: dict[str, Rendered]) -> None:
+    """Both use the same topic names and consumer groups, so they must not use the same
+    cluster: each overlay names exactly one, and not the other's."""
+    dev, prod = kafka_clusters(rendered["dev"]), kafka_clusters(rendered["production"])
+    assert dev == {"cairn-dev-kafka"}
+    assert prod == {"cairn-kafka"}

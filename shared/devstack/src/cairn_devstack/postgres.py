@@ -1,10 +1,12 @@
 """Throw-away PostgreSQL databases for integration tests (the server is already running
-on development machines; DESIGN §9)."""
+on development machines; DESIGN §9; under pytest, :mod:`cairn_devstack.testdb` finds or
+starts one when it is not)."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
@@ -17,14 +19,26 @@ __all__ = [
     "admin_url",
     "create_database",
     "drop_database",
+    "use_resolver",
 ]
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_resolver: Callable[[], str] | None = None
+
+
+def use_resolver(resolver: Callable[[], str] | None) -> None:
+    """Let ``resolver`` answer :func:`admin_url` (the pytest plugin registers one that
+    finds or starts a server, :class:`cairn_devstack.testdb.TestPostgres`); None undoes it."""
+    global _resolver
+    _resolver = resolver
 
 
 def admin_url() -> str:
-    """``CAIRN_TEST_POSTGRES_URL`` if set, else the local ``postgres`` superuser database."""
+    """The registered resolver's answer; else ``CAIRN_TEST_POSTGRES_URL`` if set, else the
+    local ``postgres`` superuser database."""
+    if _resolver is not None:
+        return _resolver()
     return os.environ.get("CAIRN_TEST_POSTGRES_URL") or DEFAULT_ADMIN_URL
 
 

@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 
 from cairn_devstack.broker import start_broker
-from cairn_devstack.postgres import acreate_database, admin_url, create_database, drop_database
+from cairn_devstack.postgres import (
+    acreate_database,
+    admin_url,
+    create_database,
+    drop_database,
+    use_resolver,
+)
 from cairn_devstack.procs import free_port, terminate
+from cairn_devstack.testdb import NoPostgres, TestPostgres, docker_answers
 from cairn_devstack.testing import (
     MailSinkProcess,
     StripeServer,
@@ -40,6 +47,27 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' PostgreSQL, found or started on first use (cairn_devstack.testdb): the
+    local server, else a container, else a throw-away server from a wheel, else the
+    session stops with one line that says how to set CAIRN_TEST_POSTGRES_URL."""
+    postgres = TestPostgres()
+
+    def resolve() -> str:
+        try:
+            return postgres.url()
+        except NoPostgres as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+
+    use_resolver(resolve)
+
+    def stop() -> None:
+        use_resolver(None)
+        postgres.stop()
+
+    config.add_cleanup(stop)
+
+
 def _kafka_container_class() -> Any:
     """testcontainers' KafkaContainer (new or old module path), or None if not installed."""
     try:
@@ -50,20 +78,6 @@ def _kafka_container_class() -> Any:
         except ImportError:
             return None
     return KafkaContainer
-
-
-def _docker_answers() -> bool:
-    """True if a Docker engine answers a ping within a couple of seconds."""
-    try:
-        import docker  # type: ignore[import-untyped,unused-ignore]
-
-        client = docker.from_env(timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # no SDK, no socket, no permission: all mean "no Docker"
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +94,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield configured
         return
     container_class = _kafka_container_class()
-    if container_class is not None and _docker_answers():
+    if container_class is not None and docker_answers():
         with container_class() as kafka:
             log.info("kafka_bootstrap: testcontainers Kafka")
             yield str(kafka.get_bootstrap_server())
