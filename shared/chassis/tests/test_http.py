@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
+from unittest.mock import ANY
 
 import httpx
 import jwt
@@ -317,3 +319,48 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     metrics = await client.get("/metrics")
     assert "cairn_http_requests_total" in metrics.text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("bad\u0000name", False),
+        ("bell\u0007", False),
+        ("next\u0085line", True),
+        ("evil\u202etxt.exe", True),
+        ("isolate\u2066x\u2069", False),
+    ],
+    ids=["nul", "c0", "c1-raw", "bidi-override-raw", "bidi-isolate-escaped"],
+)
+async def test_control_characters_in_a_body_are_refused_with_the_field_named(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database, text: str, raw: bool
+) -> None:
+    """Issue 16: C0, C1 and bidi controls are refused, and the refusal carries the
+    ``errors`` list every ``request.invalid`` promises (docs/errors.md)."""
+    body = json.dumps({"name": text}, ensure_ascii=not raw).encode()
+    headers = auth(token(settings)) | {"content-type": "application/json"}
+    r = await client.post("/v1/orders", content=body, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (422, "request.invalid"), r.text
+    assert r.json()["errors"] == [
+        {"loc": ["body", "name"], "msg": ANY, "type": "string_control_character"}
+    ]
+    assert await orders(db) == 0
+
+
+async def test_tabs_and_line_breaks_in_multi_line_text_are_accepted(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    r = await client.post(
+        "/v1/orders", json={"name": "line one\r\n\tline two"}, headers=auth(token(settings))
+    )
+    assert r.status_code == 201
+    assert await orders(db) == 1
+
+
+async def test_a_bidi_control_in_the_query_is_refused_with_its_name(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    r = await client.post(
+        "/v1/items?filter=%E2%80%AEx", json={"name": "a"}, headers=auth(token(settings))
+    )
+    assert (r.status_code, r.json()["errors"][0]["loc"]) == (422, ["query", "filter"])

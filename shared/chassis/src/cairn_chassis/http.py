@@ -20,7 +20,7 @@ from cairn_chassis.idempotency import IdempotencyMiddleware
 from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.openapi import document_api
 from cairn_chassis.settings import ServiceSettings
-from cairn_chassis.textguard import RejectNulMiddleware
+from cairn_chassis.textguard import RejectControlCharactersMiddleware
 
 #: A list endpoint's ``offset``, bounded: PostgreSQL refuses an OFFSET beyond a bigint,
 #: which would otherwise surface as a 500 (found by schemathesis).
@@ -77,7 +77,7 @@ def create_app(
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     app.add_middleware(IdempotencyMiddleware, db=db, verifier=app.state.token_verifier)
-    app.add_middleware(RejectNulMiddleware)  # added last: runs first
+    app.add_middleware(RejectControlCharactersMiddleware)  # added last: runs first
 
     @app.middleware("http")
     async def _metrics(

@@ -19,6 +19,7 @@ from cairn_schemas.base import (
     Attempt,
     BasisPoints,
     Id,
+    Line,
     MilestoneEvent,
     Text,
     Timestamp,
@@ -48,7 +49,7 @@ class MilestoneEdited(_ContractsTopic):
     event_type = "cairn.milestone.edited"
 
     description: str
-    previous_title: Text
+    previous_title: Line
     previous_amount: Amount
     previous_description: str | None = None
 
