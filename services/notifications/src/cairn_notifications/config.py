@@ -47,9 +47,12 @@ class Settings(ServiceSettings):
     # Links in emails: placeholders {marketplace_id}, {contract_id}, {milestone_id}, {role}.
     frontend_url_pattern: str = "http://localhost:3000/{marketplace_id}/contracts/{contract_id}"
 
-    # Operators told about disputes and holding limits; empty = the marketplace's support
-    # address (the marketplace's own operators).
-    operator_alert_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    operator_alert_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fallback for operator alerts (disputes, holding limits, chargebacks, "
+        "failed emails) of a marketplace whose branding has not arrived; a marketplace's own "
+        "alerts go to its support address. Empty = the default support address.",
+    )
 
     # Branding used until a marketplace's settings have arrived.
     default_display_name: str = "Cairn"
@@ -58,10 +61,20 @@ class Settings(ServiceSettings):
     default_accent_colour: str = "#333333"
     default_logo_url: str | None = None
 
-    # Delivery retries: 4xx answers and connection failures back off exponentially.
-    delivery_max_attempts: int = 10
-    delivery_backoff_initial_s: float = 5.0
-    delivery_backoff_max_s: float = 1800.0
+    delivery_retry_window_s: float = Field(
+        172_800.0,
+        ge=60,
+        description="How long an email is retried (4xx answers, dropped connections, an "
+        "outage) before it is marked failed, from when it was queued or re-queued: no SMTP "
+        "outage shorter than this loses an email. 48 h by default (at least 24 h in "
+        "production); `make run` uses 1 h.",
+    )
+    delivery_backoff_initial_s: float = Field(
+        5.0, gt=0, description="First pause before an email is retried; it doubles each time."
+    )
+    delivery_backoff_max_s: float = Field(
+        1800.0, gt=0, description="Longest pause between retries of an email."
+    )
     delivery_concurrency: int = Field(4, ge=1, description="Emails sent at the same time.")
     delivery_poll_interval_s: float = 0.5
     delivery_lease_s: float = Field(

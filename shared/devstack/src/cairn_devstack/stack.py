@@ -89,6 +89,9 @@ class CairnStack:
                 "NOTIFICATIONS_OPERATOR_ALERT_ADDRESSES": i.operator_alert_addresses,
                 "NOTIFICATIONS_DELIVERY_BACKOFF_INITIAL_S": "0.5",
                 "NOTIFICATIONS_DELIVERY_BACKOFF_MAX_S": "5",
+                # Retries for an hour: an SMTP outage shorter than that loses no email
+                # (issue 16: ten tries in about 40 s lost mail to a one-minute outage).
+                "NOTIFICATIONS_DELIVERY_RETRY_WINDOW_S": "3600",
             }
         return env | {
             k: v for k, v in self.extra_env.items() if k.startswith((prefix + "_", "CAIRN_"))

@@ -175,6 +175,11 @@ EMAILS: dict[str, dict[Audience, EmailKind]] = {
         "release_pending_payout_details",
         freelancer=f"Add your payout details to receive {_AMOUNT}",
     ),
+    # Not from a consumed event: queued by the sender when an email fails (service/alerts).
+    ev.DeliveryFailed.event_type: _kinds(
+        "delivery_failed",
+        operators="An email could not be delivered to {{ event.recipient }} ({{ event.template }})",
+    ),
     ev.PaymentChargebackOpened.event_type: _kinds(
         "chargeback_opened",
         operators="Chargeback opened: {{ event.chargeback_amount | money(event.currency) }} "
@@ -226,7 +231,14 @@ def _message(event: Event) -> tuple[Audience, ...]:
     return _other_party(event.author.role)
 
 
+def _queued_by_the_sender(event: Event) -> tuple[Audience, ...]:
+    # The sender queues the operators' email about a failed delivery in the transaction
+    # that records the failure (service/alerts); the event on the topic emails nobody.
+    return ()
+
+
 _RULES: dict[str, Callable[[Event], tuple[Audience, ...]]] = {
+    ev.DeliveryFailed.event_type: _queued_by_the_sender,
     ev.MilestoneCreated.event_type: _created,
     ev.MilestoneEdited.event_type: _by_actor,
     ev.MilestoneDeleted.event_type: _by_actor,
