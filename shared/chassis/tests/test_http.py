@@ -364,3 +364,64 @@ async def test_a_bidi_control_in_the_query_is_refused_with_its_name(
         "/v1/items?filter=%E2%80%AEx", json={"name": "a"}, headers=auth(token(settings))
     )
     assert (r.status_code, r.json()["errors"][0]["loc"]) == (422, ["query", "filter"])
+
+
+async def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    """Issue 16: a 10 MB body was read, buffered and parsed."""
+    headers = auth(token(settings)) | {"content-type": "application/json"}
+    big = json.dumps({"name": "x" * (settings.http_max_body_bytes + 1)}).encode()
+    r = await client.post("/v1/orders", content=big, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (413, "request.too_large")
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        yield b'{"name": "'
+        for _ in range(settings.http_max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = await client.post("/v1/orders", content=streamed(), headers=headers)
+    assert (r.status_code, r.json()["code"]) == (413, "request.too_large")
+    assert await orders(db) == 0
+    assert CALLS == []
+
+
+async def test_an_authorization_header_over_the_limit_is_refused_with_431(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Issue 16: an 8 MB token was accepted (and verified) on every request."""
+    huge = {"authorization": "Bearer " + "a" * settings.http_max_authorization_bytes}
+    for method, url in (("GET", "/healthz"), ("POST", "/v1/items")):
+        r = await client.request(method, url, headers=huge, json={"name": "a"})
+        assert (r.status_code, r.json()["code"]) == (431, "request.header_too_large"), url
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/vnd.api+json",
+        None,
+    ],
+)
+async def test_a_body_that_is_not_json_is_refused_with_415(
+    client: httpx.AsyncClient, settings: ServiceSettings, content_type: str | None
+) -> None:
+    """Issue 16: these got 422 in Pydantic's words, and vnd.api+json was accepted."""
+    headers = auth(token(settings)) | ({"content-type": content_type} if content_type else {})
+    r = await client.post("/v1/items", content=b'{"name": "a"}', headers=headers)
+    assert (r.status_code, r.json()["code"]) == (415, "request.unsupported_media_type")
+    assert CALLS == []
+
+
+async def test_json_with_a_charset_and_a_post_without_a_body_are_accepted(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    headers = auth(token(settings)) | {"content-type": "Application/JSON; charset=utf-8"}
+    r = await client.post("/v1/items", content=b'{"name": "a"}', headers=headers)
+    assert r.status_code == 201
+    r = await client.post("/v1/refuse", headers=auth(token(settings)))
+    assert r.json()["code"] == "thing.refused", "a command without a body needs no type"

@@ -19,6 +19,7 @@ from cairn_chassis.errors import install_problem_handlers
 from cairn_chassis.idempotency import IdempotencyMiddleware
 from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.openapi import document_api
+from cairn_chassis.requestguard import RequestGuardMiddleware
 from cairn_chassis.settings import ServiceSettings
 from cairn_chassis.textguard import RejectControlCharactersMiddleware
 
@@ -77,7 +78,13 @@ def create_app(
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     app.add_middleware(IdempotencyMiddleware, db=db, verifier=app.state.token_verifier)
-    app.add_middleware(RejectControlCharactersMiddleware)  # added last: runs first
+    app.add_middleware(RejectControlCharactersMiddleware)
+    # Added last, so it runs first: nothing is buffered or parsed before it has looked.
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.http_max_body_bytes,
+        max_authorization_bytes=settings.http_max_authorization_bytes,
+    )
 
     @app.middleware("http")
     async def _metrics(

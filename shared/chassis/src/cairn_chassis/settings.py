@@ -82,6 +82,20 @@ class ServiceSettings(BaseSettings):
     )
     log_json: bool = Field(True, validation_alias=_shared("LOG_JSON"))
 
+    http_max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        validation_alias=_shared("HTTP_MAX_BODY_BYTES"),
+        description="Largest request body the APIs read (413 `request.too_large` beyond).",
+    )
+    http_max_authorization_bytes: int = Field(
+        8192,
+        ge=256,
+        validation_alias=_shared("HTTP_MAX_AUTHORIZATION_BYTES"),
+        description="Longest Authorization header the APIs accept (431 "
+        "`request.header_too_large` beyond).",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # The worker's /healthz, /readyz and /metrics (0 = not served), on ``api_host``.

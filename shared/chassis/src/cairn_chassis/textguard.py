@@ -91,7 +91,7 @@ class RejectControlCharactersMiddleware:
             await problem_response(refusal(loc), scope["path"])(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if not headers.get(b"content-type", b"").startswith(b"application/json"):
+        if not headers.get(b"content-type", b"").lower().startswith(b"application/json"):
             await self.app(scope, receive, send)
             return
         body = b""
