@@ -16,7 +16,7 @@ from cairn_chassis.auth import CurrentPrincipal, mint_token
 from cairn_chassis.db import Database
 from cairn_chassis.errors import Problem
 from cairn_chassis.http import create_app
-from cairn_chassis.idempotency import IdempotentResponse
+from cairn_chassis.idempotency import IdempotentResponse, caller_scope
 from cairn_chassis.outbox import utcnow
 from cairn_chassis.settings import ServiceSettings
 from fastapi import APIRouter, Request
@@ -205,7 +205,7 @@ async def test_a_stored_answer_is_never_replayed_to_an_unverified_token(
     assert CALLS == ["a"]
     async with db.transaction() as session:
         scopes = set((await session.exec(select(IdempotentResponse.scope))).all())
-    assert scopes == {"mk:u1"}, "an unauthenticated request reserves no key"
+    assert scopes == {caller_scope("mk", "u1")}, "an unauthenticated request reserves no key"
 
 
 async def test_header_bytes_that_are_not_utf8_get_the_route_s_answer_not_a_500(
@@ -297,7 +297,7 @@ async def test_a_key_whose_first_request_died_unanswered_runs_at_once(
     async with db.transaction() as session:
         session.add(
             IdempotentResponse(
-                scope="mk:u1",
+                scope=caller_scope("mk", "u1"),
                 key="k-dead",
                 request_hash=_digest("/v1/orders", body),
                 created_at=utcnow(),
@@ -425,3 +425,21 @@ async def test_json_with_a_charset_and_a_post_without_a_body_are_accepted(
     assert r.status_code == 201
     r = await client.post("/v1/refuse", headers=auth(token(settings)))
     assert r.json()["code"] == "thing.refused", "a command without a body needs no type"
+
+
+async def test_keys_of_two_tenants_never_meet_whatever_their_ids_hold(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Issue 16: the scope was f"{marketplace}:{sub}", so marketplace "a:b" with subject "c"
+    was served the stored answer of marketplace "a" with subject "b:c"."""
+
+    def caller(marketplace: str, sub: str) -> dict[str, str]:
+        t = mint_token(settings, sub=sub, role="customer", marketplace=marketplace)
+        return auth(t) | {"idempotency-key": "k-tenant"}
+
+    first = await client.post("/v1/items", json={"name": "a"}, headers=caller("a", "b:c"))
+    other = await client.post("/v1/items", json={"name": "a"}, headers=caller("a:b", "c"))
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert "idempotent-replayed" not in other.headers
+    assert other.json()["owner"] == "c", "the second tenant got its own answer"
+    assert CALLS == ["a", "a"]
