@@ -8,6 +8,10 @@ from cairn_chassis.settings import ServiceSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_MAIL_SINK_PORT = 1025
+_PRODUCTION_RETRY_WINDOW_S = 86_400.0
+
 
 class Settings(ServiceSettings):
     """Everything the notifications service reads from its environment."""
@@ -104,6 +108,23 @@ class Settings(ServiceSettings):
                 f"(3 x smtp_timeout_s = {self.smtp_send_deadline_s})"
             )
         return self
+
+    def development_values(self) -> list[str]:
+        """The chassis' development values, and the local mail sink and example links."""
+        found = super().development_values()
+        if self.smtp_host in _LOCAL_HOSTS and self.smtp_port == _MAIL_SINK_PORT:
+            found.append("NOTIFICATIONS_SMTP_HOST/_PORT are the local mail sink's")
+        if any(host in self.frontend_url_pattern for host in _LOCAL_HOSTS):
+            found.append("NOTIFICATIONS_FRONTEND_URL_PATTERN points at this machine")
+        for name in ("default_from_address", "default_support_address"):
+            if str(getattr(self, name)).endswith(".localhost"):
+                found.append(f"NOTIFICATIONS_{name.upper()} is a .localhost address")
+        if self.delivery_retry_window_s < _PRODUCTION_RETRY_WINDOW_S:
+            found.append(
+                "NOTIFICATIONS_DELIVERY_RETRY_WINDOW_S is under 24 h: a night's SMTP outage "
+                "would lose emails"
+            )
+        return found
 
     @property
     def smtp_send_deadline_s(self) -> float:

@@ -12,6 +12,22 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: JWT secrets that ship with the repository (``make run``, the local system, the docs):
+#: public, so never fit to verify a production token.
+DEVELOPMENT_JWT_SECRETS = frozenset(
+    {
+        "cairn-local-development-secret-change-me",
+        "local-system-secret-long-enough-for-hs256",
+        "chaos-secret-long-enough-for-hs256-signatures",
+    }
+)
+#: HS256 needs a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
+MIN_JWT_SECRET_BYTES = 32
+
+
+class DevelopmentValuesRefused(ValueError):
+    """A production service was configured with values only fit for development."""
+
 
 def _shared(name: str, *fallbacks: str) -> AliasChoices:
     """Env names for a setting shared by every service (``CAIRN_<name>`` first)."""
@@ -23,6 +39,14 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="ignore", populate_by_name=True)
 
+    environment: Literal["production", "development"] = Field(
+        "production",
+        validation_alias=_shared("ENV"),
+        description="production (the default, and the images'): the API and the worker "
+        "refuse to start with a development value (a JWT secret shipped with Cairn or "
+        "under 32 bytes, an embedded SQLite database, a local stand-in); development: "
+        "`make run`, the tests and the dev overlay.",
+    )
     service_name: str = "cairn"
     database_url: str = "sqlite+aiosqlite:///./.data/cairn.db"
     database_pool_size: int = 10
@@ -136,6 +160,39 @@ class ServiceSettings(BaseSettings):
         description="Stored answers to Idempotency-Keys are kept this long (0 = forever); "
         "a retry after that runs the command again.",
     )
+
+    def development_values(self) -> list[str]:
+        """Every setting holding a value only fit for development, in words ([] = none).
+
+        Services extend it with their own (``super().development_values() + [...]``)."""
+        prefix = self.model_config.get("env_prefix", "CAIRN_")
+        found: list[str] = []
+        for name, secret in (
+            ("CAIRN_JWT_SECRET", self.jwt_secret),
+            ("CAIRN_JWT_PREVIOUS_SECRET", self.jwt_previous_secret),
+        ):
+            if secret is None:
+                continue
+            if secret in DEVELOPMENT_JWT_SECRETS:
+                found.append(f"{name} is a development secret published with Cairn")
+            elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+                found.append(f"{name} is under {MIN_JWT_SECRET_BYTES} bytes")
+        if self.is_sqlite:
+            found.append(f"{prefix}DATABASE_URL is an embedded SQLite file (use PostgreSQL)")
+        return found
+
+    def refuse_development_values(self) -> None:
+        """Raise :class:`DevelopmentValuesRefused` if this is production and any setting
+        holds a development value (called when an API or a worker starts)."""
+        if self.environment != "production":
+            return
+        found = self.development_values()
+        if found:
+            raise DevelopmentValuesRefused(
+                "refusing to start with development values in production (CAIRN_ENV="
+                "production): " + "; ".join(found) + ". Set real values, or "
+                "CAIRN_ENV=development for a local run."
+            )
 
     @property
     def is_sqlite(self) -> bool:

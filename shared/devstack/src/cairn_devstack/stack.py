@@ -69,6 +69,9 @@ class CairnStack:
             "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "CAIRN_JWT_SECRET": i.jwt_secret,
+            # Local stand-ins, SQLite files, a published JWT secret: a production service
+            # would refuse them (CAIRN_ENV defaults to production).
+            "CAIRN_ENV": "development",
             "CAIRN_LOG_LEVEL": "INFO",
             f"{prefix}_DATABASE_URL": i.database_urls[service],
             f"{prefix}_API_PORT": str(self.api_ports[service]),
