@@ -11,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
+from cairn_schemas.currencies import check_supported
 from cairn_schemas.text import clean_line, clean_text
 
 
@@ -42,8 +51,9 @@ Amount = Annotated[int, Field(ge=1, strict=True)]
 AmountOrZero = Annotated[int, Field(ge=0, strict=True)]
 """A share of an amount in minor units that may be nothing (a fee, one side of a split)."""
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-"""An ISO 4217 currency code in upper case, e.g. ``EUR``."""
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(check_supported)]
+"""An ISO 4217 currency code in upper case that Stripe can charge in, e.g. ``EUR``
+(:mod:`cairn_schemas.currencies`: "XYZ" and "XXX" are refused)."""
 
 _EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$"
 EmailAddress = Annotated[
