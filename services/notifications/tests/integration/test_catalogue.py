@@ -66,7 +66,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, str], list[str]]] = [
     (
         "milestone-edited-by-customer",
         "cairn.milestone.edited",
-        {},
+        {"state": "pending_approval"},  # the freelancer is reviewing it
         {"freelancer": "The task “Wireframes” was changed"},
         ["€1,500.00", "€1,200.00"],
     ),

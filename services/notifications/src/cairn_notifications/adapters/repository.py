@@ -8,7 +8,7 @@ from typing import Any
 
 from cairn_chassis.db import locked
 from cairn_schemas.base import WithParties
-from cairn_schemas.events import MarketplaceSettingsChanged
+from cairn_schemas.events import DisputeResolved, MarketplaceSettingsChanged
 from sqlalchemy import and_, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -276,3 +276,16 @@ async def requeue_failed(
         row.updated_at = now
         session.add(row)
     return rows
+
+
+async def dispute_decided(session: AsyncSession, milestone_id: str) -> bool:
+    """True if the parties were emailed a dispute decision about ``milestone_id``."""
+    query = (
+        select(EmailDelivery.id)
+        .where(
+            col(EmailDelivery.milestone_id) == milestone_id,
+            col(EmailDelivery.source_event_type) == DisputeResolved.event_type,
+        )
+        .limit(1)
+    )
+    return (await session.exec(query)).first() is not None

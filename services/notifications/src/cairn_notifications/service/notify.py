@@ -12,7 +12,12 @@ from typing import Any
 from cairn_chassis.logging import get_logger
 from cairn_schemas.base import ContractScoped, Event, WithParties
 from cairn_schemas.cloudevents import Envelope
-from cairn_schemas.events import MarketplaceSettingsChanged
+from cairn_schemas.events import (
+    MarketplaceSettingsChanged,
+    MilestoneRefunded,
+    MilestoneReleased,
+    MilestoneSettled,
+)
 from cairn_schemas.registry import event_class
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +32,10 @@ from cairn_notifications.service.deliver import EMAILS, failure_event_id, record
 from cairn_notifications.service.directory import UnknownContract, load_directory, recipients
 
 log = get_logger(__name__)
+
+_DISPUTE_OUTCOMES = frozenset(
+    {MilestoneReleased.event_type, MilestoneRefunded.event_type, MilestoneSettled.event_type}
+)
 
 
 async def on_event(
@@ -96,6 +105,13 @@ async def _queue_emails(
         # Every marketplace has settings before its first job, so they are on their way on
         # the settings topic: wait for them rather than send an unbranded email.
         await _park(session, event_id, event_time, event, "branding")
+        return 0
+    if event.event_type in _DISPUTE_OUTCOMES and await repository.dispute_decided(
+        session, str(getattr(event, "milestone_id", ""))
+    ):
+        # The decision's email told each party what they get (with the operator's note);
+        # the money moving a second later is not a second email (issue 16).
+        log.info("email.outcome_already_told", event_id=event_id, event_type=event.event_type)
         return 0
     queued = 0
     for kind in kinds:

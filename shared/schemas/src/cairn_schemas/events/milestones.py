@@ -21,6 +21,7 @@ from cairn_schemas.base import (
     Id,
     Line,
     MilestoneEvent,
+    MilestoneState,
     Text,
     Timestamp,
     Version,
@@ -83,6 +84,12 @@ class MilestoneDeleted(_ContractsTopic):
     """The creator deleted an unpaid milestone; the other party is told."""
 
     event_type = "cairn.milestone.deleted"
+
+    previous_state: MilestoneState | None = Field(
+        default=None,
+        description="The state it was deleted from: a `draft` the freelancer was never "
+        "sent is nobody else's news. Absent in events written before it was added.",
+    )
 
 
 class MilestoneFundingRequested(_ContractsTopic):
