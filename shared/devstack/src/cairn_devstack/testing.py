@@ -4,8 +4,8 @@ return); usable outside pytest too, e.g. by the end-to-end and chaos harnesses."
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
