@@ -33,7 +33,8 @@ from cairn_notifications.service.directory import UnknownContract, load_director
 
 log = get_logger(__name__)
 
-_DISPUTE_OUTCOMES = frozenset(
+#: Money events whose email a dispute decision about the same milestone already gave.
+DISPUTE_OUTCOMES = frozenset(
     {MilestoneReleased.event_type, MilestoneRefunded.event_type, MilestoneSettled.event_type}
 )
 
@@ -106,7 +107,7 @@ async def _queue_emails(
         # the settings topic: wait for them rather than send an unbranded email.
         await _park(session, event_id, event_time, event, "branding")
         return 0
-    if event.event_type in _DISPUTE_OUTCOMES and await repository.dispute_decided(
+    if event.event_type in DISPUTE_OUTCOMES and await repository.dispute_decided(
         session, str(getattr(event, "milestone_id", ""))
     ):
         # The decision's email told each party what they get (with the operator's note);
