@@ -7,10 +7,11 @@ services (the broker, the JWT key) are read from ``CAIRN_*`` names so one value 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: JWT secrets that ship with the repository (``make run``, the local system, the docs):
 #: public, so never fit to verify a production token.
@@ -119,6 +120,51 @@ class ServiceSettings(BaseSettings):
         description="Longest Authorization header the APIs accept (431 "
         "`request.header_too_large` beyond).",
     )
+
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_shared("CORS_ALLOWED_ORIGINS"),
+        description="Browser origins allowed to call the APIs (comma-separated, e.g. "
+        "`https://app.example.com`); empty = CORS off (no CORS headers).",
+    )
+    rate_limit_per_ip: str = Field(
+        "",
+        validation_alias=_shared("RATE_LIMIT_PER_IP"),
+        description="Requests per client IP, e.g. `1200/minute` (429 `request.rate_limited` "
+        "beyond); empty = off. Counted per API process: a gateway limits better.",
+    )
+    rate_limit_per_user: str = Field(
+        "",
+        validation_alias=_shared("RATE_LIMIT_PER_USER"),
+        description="Requests per signed-in user, e.g. `600/minute`; empty = off. Counted "
+        "per API process: a gateway limits better.",
+    )
+    http_public_docs: bool = Field(
+        True,
+        validation_alias=_shared("HTTP_PUBLIC_DOCS"),
+        description="Serve /docs, /redoc and /openapi.json on the API port (`openapi` "
+        "prints the document either way).",
+    )
+    http_public_metrics: bool = Field(
+        True,
+        validation_alias=_shared("HTTP_PUBLIC_METRICS"),
+        description="Serve /metrics on the API port; false = only on ``worker_port`` (an "
+        "internal port) when that is set.",
+    )
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_user")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        if value:
+            parse(value)  # raises ValueError on what is not a rate ("600/minute")
+        return value
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
