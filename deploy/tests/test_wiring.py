@@ -186,7 +186,11 @@ def test_the_base_values_are_accepted_by_the_settings_class(
     if service == "payments":
         monkeypatch.setenv("PAYMENTS_STRIPE_API_KEY", "sk_live_from_the_secret")
         monkeypatch.setenv("PAYMENTS_STRIPE_WEBHOOK_SECRET", "whsec_from_the_secret")
+    monkeypatch.setenv("CAIRN_JWT_SECRET", "a-secret-of-the-real-shape-32-bytes-or-more")
     settings: Any = settings_class(service)()
+    assert settings.environment == "production"
+    if service != "payments":  # payments' own development values are wired separately
+        assert settings.development_values() == [], "the base would refuse to start"
     assert settings.api_host == "0.0.0.0"
     assert settings.api_port == 8000
     assert settings.kafka_enable_idempotence is True

@@ -182,6 +182,7 @@ async def run_checks(
 
     # 5. every expected email delivered exactly once
     from cairn_notifications.domain.catalogue import notices_for
+    from cairn_notifications.service.notify import DISPUTE_OUTCOMES
 
     emails = Check("every expected email delivered (none failed)", 0)
     rows = await _rows(
@@ -194,10 +195,18 @@ async def run_checks(
             delivered[source].add(template)
         else:
             emails.violations.append(f"{template} for {source}: {status} {error or ''}")
+    # A dispute decision is the parties' one email about its outcome (decision 47).
+    decided = {
+        json.loads(payload)["milestone_id"]
+        for _, event_type, payload in published
+        if event_type == "cairn.dispute.resolved"
+    }
     for event_id, event_type, payload in published:
         if event_type not in handled["notifications"]:
             continue
         event = event_class(event_type).model_validate(json.loads(payload))
+        if event_type in DISPUTE_OUTCOMES and getattr(event, "milestone_id", None) in decided:
+            continue
         for kind in notices_for(event):
             emails.checked += 1
             if kind.template not in delivered.get(event_id, set()):

@@ -42,6 +42,11 @@ class Flow:
     def freelancer_email(self) -> str:
         return f"free@{self.mk}.test"
 
+    @property
+    def operators_email(self) -> str:
+        """The marketplace's support address, where its operator alerts go (issue 16)."""
+        return f"ops@{self.mk}.test"
+
     # --- set-up -----------------------------------------------------------------------------
 
     @classmethod
@@ -65,7 +70,12 @@ class Flow:
         flow.operator.put(
             "contracts",
             f"/v1/marketplaces/{mk}/settings",
-            {"currency": "EUR", "platform_fee_bps": 1000, "branding": BRANDING} | settings,
+            {
+                "currency": "EUR",
+                "platform_fee_bps": 1000,
+                "branding": BRANDING | {"support_address": f"ops@{mk}.test"},
+            }
+            | settings,
         )
         if card:
             flow.save_card(card)

@@ -86,7 +86,7 @@ def settings(kafka_bootstrap: str, nf_mail_sink: Any) -> Iterator[Settings]:
         operator_alert_addresses=[OPERATORS],
         delivery_backoff_initial_s=0.05,
         delivery_backoff_max_s=0.4,
-        delivery_max_attempts=12,
+        delivery_retry_window_s=60,
         delivery_poll_interval_s=0.05,
         outbox_poll_interval_s=0.02,
     )

@@ -66,3 +66,46 @@ def test_moving_from_hs256_to_rs256_accepts_both_while_the_secret_is_previous() 
     assert refused(TokenVerifier(ServiceSettings(jwt_public_key=public)), signed(OLD, "HS256")) == (
         "auth.invalid_token"
     )
+
+
+def _claims(**over: object) -> dict[str, object]:
+    claims: dict[str, object] = {
+        "sub": "u1",
+        "role": "customer",
+        "marketplace": "mk",
+        "exp": int(time.time()) + 60,
+    }
+    claims.update(over)
+    return claims
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        # PyJWT reads exp with int(), so a string passed as "valid for ever".
+        {"exp": str(int(time.time()) + 3600)},
+        {"sub": ""},
+        {"sub": "   "},
+        {"sub": "u1\r\nX-Evil: 1"},
+        {"marketplace": "mk\u202e"},
+        {"sub": 42},
+    ],
+    ids=["exp-string", "empty-sub", "blank-sub", "crlf-sub", "bidi-marketplace", "int-sub"],
+)
+def test_a_signed_token_with_malformed_claims_is_refused(claims: dict[str, object]) -> None:
+    verifier = TokenVerifier(ServiceSettings(jwt_secret=NEW))
+    token = jwt.encode(_claims(**claims), NEW, algorithm="HS256")
+    assert refused(verifier, token) == "auth.invalid_token"
+
+
+def test_control_characters_in_the_name_and_email_claims_never_reach_the_services() -> None:
+    # A CR/LF in the name made every email to that person impossible to build (issue 16).
+    verifier = TokenVerifier(ServiceSettings(jwt_secret=NEW))
+    token = jwt.encode(
+        _claims(name="Ada\r\nBcc: everyone@x.test\u202e", email="ada@x.test\r\nBcc: b@x.test"),
+        NEW,
+        algorithm="HS256",
+    )
+    principal = verifier.verify(token)
+    assert principal.name == "Ada Bcc: everyone@x.test"
+    assert principal.email == "", "an address with a line break is no address"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
+from unittest.mock import ANY
 
 import httpx
 import jwt
@@ -14,7 +16,7 @@ from cairn_chassis.auth import CurrentPrincipal, mint_token
 from cairn_chassis.db import Database
 from cairn_chassis.errors import Problem
 from cairn_chassis.http import create_app
-from cairn_chassis.idempotency import IdempotentResponse
+from cairn_chassis.idempotency import IdempotentResponse, caller_scope
 from cairn_chassis.outbox import utcnow
 from cairn_chassis.settings import ServiceSettings
 from fastapi import APIRouter, Request
@@ -203,7 +205,7 @@ async def test_a_stored_answer_is_never_replayed_to_an_unverified_token(
     assert CALLS == ["a"]
     async with db.transaction() as session:
         scopes = set((await session.exec(select(IdempotentResponse.scope))).all())
-    assert scopes == {"mk:u1"}, "an unauthenticated request reserves no key"
+    assert scopes == {caller_scope("mk", "u1")}, "an unauthenticated request reserves no key"
 
 
 async def test_header_bytes_that_are_not_utf8_get_the_route_s_answer_not_a_500(
@@ -295,7 +297,7 @@ async def test_a_key_whose_first_request_died_unanswered_runs_at_once(
     async with db.transaction() as session:
         session.add(
             IdempotentResponse(
-                scope="mk:u1",
+                scope=caller_scope("mk", "u1"),
                 key="k-dead",
                 request_hash=_digest("/v1/orders", body),
                 created_at=utcnow(),
@@ -317,3 +319,127 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     metrics = await client.get("/metrics")
     assert "cairn_http_requests_total" in metrics.text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("bad\u0000name", False),
+        ("bell\u0007", False),
+        ("next\u0085line", True),
+        ("evil\u202etxt.exe", True),
+        ("isolate\u2066x\u2069", False),
+    ],
+    ids=["nul", "c0", "c1-raw", "bidi-override-raw", "bidi-isolate-escaped"],
+)
+async def test_control_characters_in_a_body_are_refused_with_the_field_named(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database, text: str, raw: bool
+) -> None:
+    """Issue 16: C0, C1 and bidi controls are refused, and the refusal carries the
+    ``errors`` list every ``request.invalid`` promises (docs/errors.md)."""
+    body = json.dumps({"name": text}, ensure_ascii=not raw).encode()
+    headers = auth(token(settings)) | {"content-type": "application/json"}
+    r = await client.post("/v1/orders", content=body, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (422, "request.invalid"), r.text
+    assert r.json()["errors"] == [
+        {"loc": ["body", "name"], "msg": ANY, "type": "string_control_character"}
+    ]
+    assert await orders(db) == 0
+
+
+async def test_tabs_and_line_breaks_in_multi_line_text_are_accepted(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    r = await client.post(
+        "/v1/orders", json={"name": "line one\r\n\tline two"}, headers=auth(token(settings))
+    )
+    assert r.status_code == 201
+    assert await orders(db) == 1
+
+
+async def test_a_bidi_control_in_the_query_is_refused_with_its_name(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    r = await client.post(
+        "/v1/items?filter=%E2%80%AEx", json={"name": "a"}, headers=auth(token(settings))
+    )
+    assert (r.status_code, r.json()["errors"][0]["loc"]) == (422, ["query", "filter"])
+
+
+async def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(
+    client: httpx.AsyncClient, settings: ServiceSettings, db: Database
+) -> None:
+    """Issue 16: a 10 MB body was read, buffered and parsed."""
+    headers = auth(token(settings)) | {"content-type": "application/json"}
+    big = json.dumps({"name": "x" * (settings.http_max_body_bytes + 1)}).encode()
+    r = await client.post("/v1/orders", content=big, headers=headers)
+    assert (r.status_code, r.json()["code"]) == (413, "request.too_large")
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+        yield b'{"name": "'
+        for _ in range(settings.http_max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = await client.post("/v1/orders", content=streamed(), headers=headers)
+    assert (r.status_code, r.json()["code"]) == (413, "request.too_large")
+    assert await orders(db) == 0
+    assert CALLS == []
+
+
+async def test_an_authorization_header_over_the_limit_is_refused_with_431(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Issue 16: an 8 MB token was accepted (and verified) on every request."""
+    huge = {"authorization": "Bearer " + "a" * settings.http_max_authorization_bytes}
+    for method, url in (("GET", "/healthz"), ("POST", "/v1/items")):
+        r = await client.request(method, url, headers=huge, json={"name": "a"})
+        assert (r.status_code, r.json()["code"]) == (431, "request.header_too_large"), url
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/vnd.api+json",
+        None,
+    ],
+)
+async def test_a_body_that_is_not_json_is_refused_with_415(
+    client: httpx.AsyncClient, settings: ServiceSettings, content_type: str | None
+) -> None:
+    """Issue 16: these got 422 in Pydantic's words, and vnd.api+json was accepted."""
+    headers = auth(token(settings)) | ({"content-type": content_type} if content_type else {})
+    r = await client.post("/v1/items", content=b'{"name": "a"}', headers=headers)
+    assert (r.status_code, r.json()["code"]) == (415, "request.unsupported_media_type")
+    assert CALLS == []
+
+
+async def test_json_with_a_charset_and_a_post_without_a_body_are_accepted(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    headers = auth(token(settings)) | {"content-type": "Application/JSON; charset=utf-8"}
+    r = await client.post("/v1/items", content=b'{"name": "a"}', headers=headers)
+    assert r.status_code == 201
+    r = await client.post("/v1/refuse", headers=auth(token(settings)))
+    assert r.json()["code"] == "thing.refused", "a command without a body needs no type"
+
+
+async def test_keys_of_two_tenants_never_meet_whatever_their_ids_hold(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Issue 16: the scope was f"{marketplace}:{sub}", so marketplace "a:b" with subject "c"
+    was served the stored answer of marketplace "a" with subject "b:c"."""
+
+    def caller(marketplace: str, sub: str) -> dict[str, str]:
+        t = mint_token(settings, sub=sub, role="customer", marketplace=marketplace)
+        return auth(t) | {"idempotency-key": "k-tenant"}
+
+    first = await client.post("/v1/items", json={"name": "a"}, headers=caller("a", "b:c"))
+    other = await client.post("/v1/items", json={"name": "a"}, headers=caller("a:b", "c"))
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert "idempotent-replayed" not in other.headers
+    assert other.json()["owner"] == "c", "the second tenant got its own answer"
+    assert CALLS == ["a", "a"]

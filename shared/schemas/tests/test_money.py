@@ -116,3 +116,28 @@ def test_a_dispute_resolution_needs_a_note(note: str) -> None:
 def test_event_times_must_carry_a_timezone() -> None:
     with pytest.raises(ValidationError, match="respond_by"):
         _with(sample(MilestoneRefundRequested), respond_by="2025-03-08T09:30:00")
+
+
+@pytest.mark.parametrize("code", ["XYZ", "XXX", "ABC"])
+def test_a_currency_stripe_cannot_charge_in_is_refused(code: str) -> None:
+    """Issue 16: only ^[A-Z]{3}$ was checked; "XYZ" and "XXX" were stored and charged."""
+    from cairn_schemas.events import MarketplaceSettingsChanged
+    from cairn_schemas.settings import MarketplaceSettings
+
+    changed = sample(MarketplaceSettingsChanged)
+    with pytest.raises(ValidationError, match="not a currency Stripe can charge in"):
+        MarketplaceSettings.model_validate(changed.settings.model_dump() | {"currency": code})
+
+
+@pytest.mark.parametrize("code", ["EUR", "USD", "JPY", "KRW", "KWD", "CHF"])
+def test_stripe_currencies_are_accepted(code: str) -> None:
+    from cairn_schemas.events import MarketplaceSettingsChanged
+    from cairn_schemas.settings import MarketplaceSettings
+
+    changed = sample(MarketplaceSettingsChanged)
+    assert (
+        MarketplaceSettings.model_validate(
+            changed.settings.model_dump() | {"currency": code}
+        ).currency
+        == code
+    )

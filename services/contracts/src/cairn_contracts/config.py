@@ -25,6 +25,13 @@ class Settings(ServiceSettings):
     timer_poll_interval_s: float = 1.0
     page_size_max: int = 100
 
+    def development_values(self) -> list[str]:
+        """The chassis' development values, and a shortened settings day."""
+        found = super().development_values()
+        if self.day_seconds != 86_400.0:
+            found.append("CONTRACTS_DAY_SECONDS is not a day (only tests and demos shorten it)")
+        return found
+
 
 def load_settings() -> Settings:
     """Settings from the environment."""

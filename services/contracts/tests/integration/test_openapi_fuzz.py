@@ -12,8 +12,16 @@ import pytest
 from cairn_chassis.auth import mint_token
 from cairn_contracts.config import Settings
 from cairn_contracts.entrypoints.api import create_api
-from cairn_devstack.testing import assert_no_server_error, serve_in_thread
-from hypothesis import HealthCheck, settings
+from cairn_devstack.testing import (
+    CONTROL_CHARACTERS,
+    WRONG_CONTENT_TYPES,
+    assert_no_server_error,
+    assert_refuses_bad_input,
+    operations_with_a_body,
+    serve_in_thread,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .helpers import settings_body, uid
 
@@ -50,9 +58,8 @@ def callers(served: str, settings: Settings) -> dict[str, dict[str, str]]:
 
 
 # The document the app publishes (building the app opens no connection).
-schema = schemathesis.openapi.from_dict(
-    create_api(Settings(database_url="sqlite+aiosqlite://", jwt_secret="x" * 32)).openapi()
-)
+DOCUMENT = create_api(Settings(database_url="sqlite+aiosqlite://", jwt_secret="x" * 32)).openapi()
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 @schema.parametrize()
@@ -66,3 +73,48 @@ def test_no_request_gets_a_server_error(
     case: Any, served: str, callers: dict[str, dict[str, str]]
 ) -> None:
     assert_no_server_error(case, served, callers)
+
+
+BAD_INPUT_OPERATIONS = operations_with_a_body(DOCUMENT)
+
+
+@given(
+    operation=st.sampled_from(BAD_INPUT_OPERATIONS),
+    kind=st.sampled_from(["control", "media_type", "oversized"]),
+    text=st.tuples(
+        st.text(st.characters(codec="utf-8", categories=["L", "N", "Zs"]), max_size=8),
+        st.sampled_from(CONTROL_CHARACTERS),
+    ).map("".join),
+    content_type=st.sampled_from(WRONG_CONTENT_TYPES),
+    extra=st.integers(1, 65_536),
+)
+@settings(
+    max_examples=int(os.environ.get("CONTRACTS_FUZZ_EXAMPLES", "6")) * 3,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+def test_unicode_controls_wrong_content_types_and_oversized_bodies_are_refused(
+    operation: tuple[str, str],
+    kind: str,
+    text: str,
+    content_type: str,
+    extra: int,
+    served: str,
+    callers: dict[str, dict[str, str]],
+    settings: Any,
+) -> None:
+    """Issue 16: every operation with a body refuses a control character in its text (422
+    with ``errors``), a body that is not JSON (415) and one over the limit (413): never a
+    5xx, never an acceptance."""
+    method, path = operation
+    assert_refuses_bad_input(
+        served,
+        method,
+        path,
+        callers["operator"],
+        kind=kind,
+        text=text,
+        content_type=content_type,
+        size=settings.http_max_body_bytes + extra,
+    )

@@ -8,6 +8,10 @@ from cairn_chassis.settings import ServiceSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+_MAIL_SINK_PORT = 1025
+_PRODUCTION_RETRY_WINDOW_S = 86_400.0
+
 
 class Settings(ServiceSettings):
     """Everything the notifications service reads from its environment."""
@@ -47,9 +51,12 @@ class Settings(ServiceSettings):
     # Links in emails: placeholders {marketplace_id}, {contract_id}, {milestone_id}, {role}.
     frontend_url_pattern: str = "http://localhost:3000/{marketplace_id}/contracts/{contract_id}"
 
-    # Operators told about disputes and holding limits; empty = the marketplace's support
-    # address (the marketplace's own operators).
-    operator_alert_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    operator_alert_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Fallback for operator alerts (disputes, holding limits, chargebacks, "
+        "failed emails) of a marketplace whose branding has not arrived; a marketplace's own "
+        "alerts go to its support address. Empty = the default support address.",
+    )
 
     # Branding used until a marketplace's settings have arrived.
     default_display_name: str = "Cairn"
@@ -58,10 +65,20 @@ class Settings(ServiceSettings):
     default_accent_colour: str = "#333333"
     default_logo_url: str | None = None
 
-    # Delivery retries: 4xx answers and connection failures back off exponentially.
-    delivery_max_attempts: int = 10
-    delivery_backoff_initial_s: float = 5.0
-    delivery_backoff_max_s: float = 1800.0
+    delivery_retry_window_s: float = Field(
+        172_800.0,
+        ge=60,
+        description="How long an email is retried (4xx answers, dropped connections, an "
+        "outage) before it is marked failed, from when it was queued or re-queued: no SMTP "
+        "outage shorter than this loses an email. 48 h by default (at least 24 h in "
+        "production); `make run` uses 1 h.",
+    )
+    delivery_backoff_initial_s: float = Field(
+        5.0, gt=0, description="First pause before an email is retried; it doubles each time."
+    )
+    delivery_backoff_max_s: float = Field(
+        1800.0, gt=0, description="Longest pause between retries of an email."
+    )
     delivery_concurrency: int = Field(4, ge=1, description="Emails sent at the same time.")
     delivery_poll_interval_s: float = 0.5
     delivery_lease_s: float = Field(
@@ -91,6 +108,23 @@ class Settings(ServiceSettings):
                 f"(3 x smtp_timeout_s = {self.smtp_send_deadline_s})"
             )
         return self
+
+    def development_values(self) -> list[str]:
+        """The chassis' development values, and the local mail sink and example links."""
+        found = super().development_values()
+        if self.smtp_host in _LOCAL_HOSTS and self.smtp_port == _MAIL_SINK_PORT:
+            found.append("NOTIFICATIONS_SMTP_HOST/_PORT are the local mail sink's")
+        if any(host in self.frontend_url_pattern for host in _LOCAL_HOSTS):
+            found.append("NOTIFICATIONS_FRONTEND_URL_PATTERN points at this machine")
+        for name in ("default_from_address", "default_support_address"):
+            if str(getattr(self, name)).endswith(".localhost"):
+                found.append(f"NOTIFICATIONS_{name.upper()} is a .localhost address")
+        if self.delivery_retry_window_s < _PRODUCTION_RETRY_WINDOW_S:
+            found.append(
+                "NOTIFICATIONS_DELIVERY_RETRY_WINDOW_S is under 24 h: a night's SMTP outage "
+                "would lose emails"
+            )
+        return found
 
     @property
     def smtp_send_deadline_s(self) -> float:

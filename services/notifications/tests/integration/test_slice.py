@@ -183,3 +183,50 @@ async def test_operators_page_through_their_marketplace_s_delivery_log(
     assert bad.headers["content-type"].startswith("application/problem+json")
     anonymous = await harness.http.get("/v1/deliveries")
     assert anonymous.status_code == 401
+
+
+async def test_a_customer_s_draft_and_amendment_email_the_freelancer_once(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    """Issue 16: editing and deleting a draft the freelancer was never sent emailed them,
+    and an amendment (edit, then re-send) gave them two emails."""
+    from cairn_schemas.samples import AS_CUSTOMER
+
+    await harness.publish(story.event("cairn.proposal.submitted"))
+    draft = {"actor": AS_CUSTOMER, "milestone_id": f"ms_draft_{story.uid}"}
+    await harness.publish(story.event("cairn.milestone.edited", state="draft", **draft))
+    await harness.publish(
+        story.event("cairn.milestone.deleted", state="deleted", previous_state="draft", **draft)
+    )
+    amended = {"actor": AS_CUSTOMER, "milestone_id": f"ms_amended_{story.uid}"}
+    await harness.publish(
+        story.event("cairn.milestone.edited", state="changes_requested", **amended)
+    )
+    await harness.publish(
+        story.event("cairn.milestone.sent_for_approval", state="pending_approval", **amended)
+    )
+
+    rows = await harness.settle(story.contract_id, 2)
+    await asyncio.sleep(1.0)  # any extra email has every chance to show up
+    rows = await harness.settle(story.contract_id, 2)
+    to_freelancer = sorted(r.template for r in rows if r.recipient_role == "freelancer")
+    assert to_freelancer == ["milestone_sent_for_approval.freelancer"]
+    assert len(await harness.mail_to(story.freelancer.email)) == 1
+
+
+async def test_a_dispute_decision_emails_each_party_once_not_decided_then_settled(
+    harness: Any, story: Any, sink_without_faults: Any
+) -> None:
+    await harness.publish(story.event("cairn.proposal.submitted"))
+    await harness.publish(story.event("cairn.dispute.resolved"))
+    await harness.publish(story.event("cairn.milestone.settled"))
+
+    rows = await harness.settle(story.contract_id, 3)
+    await asyncio.sleep(1.0)
+    rows = await harness.settle(story.contract_id, 3)
+    assert sorted(r.template for r in rows) == [
+        "dispute_resolved.customer",
+        "dispute_resolved.freelancer",
+        "proposal_submitted.customer",
+    ]
+    assert len(await harness.mail_to(story.freelancer.email)) == 1

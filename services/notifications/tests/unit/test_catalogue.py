@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cairn_notifications
+import pytest
 from cairn_notifications.domain.catalogue import all_kinds, notices_for
 from cairn_schemas.samples import AS_CUSTOMER, AS_FREELANCER, AS_OPERATOR, AS_SYSTEM, SAMPLES
 
@@ -24,7 +25,8 @@ def test_a_milestone_is_announced_to_the_customer_only_when_the_freelancer_creat
 
 def test_edits_and_deletions_go_to_the_other_party() -> None:
     for event_type in ("cairn.milestone.edited", "cairn.milestone.deleted"):
-        assert audiences(event_type, actor=AS_CUSTOMER) == ["freelancer"]
+        # (a task the freelancer is reviewing; drafts: see the tests below)
+        assert audiences(event_type, actor=AS_CUSTOMER, state="pending_approval") == ["freelancer"]
         assert audiences(event_type, actor=AS_FREELANCER) == ["customer"]
         assert audiences(event_type, actor=AS_SYSTEM) == ["customer", "freelancer"]
 
@@ -58,3 +60,29 @@ def test_every_email_has_an_html_and_a_text_template_and_no_template_is_orphaned
     expected = {f"{k.template}.{ext}" for k in all_kinds() for ext in ("html", "txt")}
     present = {p.name for p in TEMPLATES.iterdir() if not p.name.startswith("_")}
     assert expected == present
+
+
+def _customer_task(event_type: str, **changes: object) -> list[str]:
+    return audiences(event_type, actor=AS_CUSTOMER, **changes)
+
+
+@pytest.mark.parametrize(
+    ("state", "told"),
+    [("draft", []), ("changes_requested", []), ("pending_approval", ["freelancer"])],
+)
+def test_the_freelancer_hears_of_an_edit_only_to_a_task_they_are_reviewing(
+    state: str, told: list[str]
+) -> None:
+    """Issue 16: editing a never-sent draft emailed the freelancer, and an amendment (edit,
+    then re-send) gave them two emails."""
+    assert _customer_task("cairn.milestone.edited", state=state) == told
+
+
+@pytest.mark.parametrize(
+    ("previous", "told"),
+    [("draft", []), ("changes_requested", ["freelancer"]), (None, ["freelancer"])],
+)
+def test_deleting_a_draft_the_freelancer_never_saw_emails_nobody(
+    previous: str | None, told: list[str]
+) -> None:
+    assert _customer_task("cairn.milestone.deleted", previous_state=previous) == told

@@ -20,8 +20,10 @@ from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
 from cairn_notifications.adapters.tables import ContractParties, EmailDelivery
 from cairn_notifications.config import Settings
 from cairn_notifications.entrypoints.cli import MIGRATIONS_DIR
+from cairn_notifications.service.alerts import ALERT
 from cairn_notifications.service.deliver import EMAILS, EmailDispatcher, backoff
 from cairn_notifications.service.notify import on_event
+from cairn_notifications.service.requeue import requeue
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.samples import SAMPLES
 from sqlmodel import select
@@ -81,7 +83,7 @@ async def db(tmp_path: Path) -> Database:
 
 def settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
-        "delivery_max_attempts": 4,
+        "delivery_retry_window_s": 60.0,
         "delivery_backoff_initial_s": 10.0,
         "delivery_backoff_max_s": 25.0,
         "delivery_lease_s": 60.0,
@@ -108,8 +110,20 @@ async def queue_proposal_email(
 
 
 async def the_delivery(db: Database) -> EmailDelivery:
+    """The proposal email (not an operators' alert about it)."""
     async with db.transaction() as session:
-        return (await session.exec(select(EmailDelivery))).one()
+        query = select(EmailDelivery).where(EmailDelivery.template != ALERT.template)
+        return (await session.exec(query)).one()
+
+
+async def alerts(db: Database) -> list[EmailDelivery]:
+    """The operators' emails about failed deliveries."""
+    async with db.transaction() as session:
+        query = select(EmailDelivery).where(EmailDelivery.template == ALERT.template)
+        return list((await session.exec(query)).all())
+
+
+SUPPORT = "support@acme-talent.example"  # the sample marketplace's support address
 
 
 def test_backoff_doubles_up_to_its_ceiling() -> None:
@@ -139,27 +153,135 @@ async def test_temporary_failures_are_retried_after_the_backoff_then_delivered(
     assert [e.message_id for e in smtp.accepted] == [row.message_id]
 
 
-async def test_when_retries_run_out_the_email_is_failed_and_announced(db: Database) -> None:
-    s, clock, smtp = settings(), Clock(), FakeSmtp(*[TEMPFAIL] * 10)
+async def test_when_the_retry_window_runs_out_the_email_is_failed_and_announced(
+    db: Database,
+) -> None:
+    # Window 60 s, backoff 10, 20, 25, 25 s: tries at 0, 10, 30 and 55 s; the next would be
+    # at 80 s, past the window, so the fourth failure is the last.
+    s, clock, smtp = settings(), Clock(), FakeSmtp(*[TEMPFAIL] * 4)
     dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
     await queue_proposal_email(db, s)
-    for _ in range(10):
+    for _ in range(20):
         await dispatcher.deliver_due()
-        clock.now += timedelta(minutes=1)
+        clock.now += timedelta(seconds=5)
 
     row = await the_delivery(db)
-    assert (row.status, row.attempts, smtp.tries) == ("failed", 4, 4)
+    assert (row.status, row.attempts) == ("failed", 4)
     async with db.transaction() as session:
-        [published] = (await session.exec(select(OutboxMessage))).all()
-    body = json.loads(published.payload)
-    assert published.event_type == "cairn.delivery.failed"
+        published = (await session.exec(select(OutboxMessage))).all()
+    [failed] = [p for p in published if p.event_type == "cairn.delivery.failed"]
+    body = json.loads(failed.payload)
     assert (body["permanent"], body["attempts"], body["reason"]) == (False, 4, TEMPFAIL.reason)
+    # The marketplace's own operators are told, at its support address.
+    [alert] = await alerts(db)
+    assert (alert.status, alert.recipient_email) == ("delivered", SUPPORT)
+    assert row.recipient_email in alert.text_body
+    assert TEMPFAIL.reason in alert.text_body
+
+
+async def test_an_outage_shorter_than_the_window_loses_no_email_however_many_tries(
+    db: Database,
+) -> None:
+    """Issue 16: every email was tried 10 times in about 40 s, then failed for good. Now a
+    59-minute outage is outlived by a one-hour window, whatever the count of tries."""
+    s = settings(
+        delivery_retry_window_s=3600.0,
+        delivery_backoff_initial_s=0.5,
+        delivery_backoff_max_s=5.0,
+    )
+    clock, smtp = Clock(), FakeSmtp(*[TEMPFAIL] * 5000)
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    await queue_proposal_email(db, s)
+    outage_ends = clock.now + timedelta(minutes=59)
+    while clock.now < outage_ends:
+        await dispatcher.deliver_due()
+        clock.now += timedelta(seconds=5)
+    smtp.outcomes.clear()  # the server is back
+    await dispatcher.deliver_due()
+
+    row = await the_delivery(db)
+    assert row.status == "delivered"
+    assert row.attempts > 600
+    assert await alerts(db) == []
+
+
+class PoisonSmtp(FakeSmtp):
+    """A send that raises what is not an SMTP answer (the email cannot even be built)."""
+
+    async def send(self, email: OutgoingEmail) -> None:
+        self.tries += 1
+        raise ValueError("invalid arguments; address parts cannot contain CR or LF")
+
+
+async def test_a_poison_email_fails_at_once_with_its_reason_and_operators_hear_of_it(
+    db: Database,
+) -> None:
+    """Issue 16: an exception that was not a DeliveryError escaped the sender, and the
+    email went back to `sending` lease after lease, for ever."""
+    s, clock = settings(), Clock()
+    smtp = PoisonSmtp()
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    await queue_proposal_email(db, s)
+
+    assert await dispatcher.deliver_due() == 1
+    row = await the_delivery(db)
+    assert (row.status, row.attempts, smtp.tries) == ("failed", 1, 1)
+    assert "address parts cannot contain CR or LF" in (row.last_error or "")
+    async with db.transaction() as session:
+        published = (await session.exec(select(OutboxMessage))).all()
+    [failed] = [json.loads(p.payload) for p in published if p.event_type == "cairn.delivery.failed"]
+    assert failed["permanent"] is True
+    [alert] = await alerts(db)
+    assert (alert.status, alert.recipient_email) == ("pending", SUPPORT)
+
+
+async def test_a_sender_that_dies_on_an_email_again_and_again_stops_at_its_window(
+    db: Database,
+) -> None:
+    # What a hard crash leaves each time: the email `sending`, its lease running out.
+    s, clock = settings(), Clock()
+    await queue_proposal_email(db, s)
+    smtp = FakeSmtp()
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    async with db.transaction() as session:
+        row = (await session.exec(select(EmailDelivery))).one()
+        row.status, row.attempts = "sending", 7
+        row.lease_until = clock.now - timedelta(seconds=1)
+        session.add(row)
+    clock.now += timedelta(seconds=61)  # past the 60 s window
+
+    assert await dispatcher.deliver_due() == 1
+    row = await the_delivery(db)
+    assert row.status == "failed"
+    assert smtp.tries == 0, "not sent again once its window is over"
+    assert "retry window" in (row.last_error or "")
+
+
+async def test_an_operator_requeues_a_failed_email_and_it_goes_out_once(db: Database) -> None:
+    s, clock, smtp = settings(), Clock(), FakeSmtp(*[TEMPFAIL] * 4)
+    dispatcher = EmailDispatcher(db, smtp, s, clock=clock)
+    await queue_proposal_email(db, s)
+    for _ in range(20):
+        await dispatcher.deliver_due()
+        clock.now += timedelta(seconds=5)
+    assert (await the_delivery(db)).status == "failed"
+
+    [again] = await requeue(db, s, delivery_ids=[(await the_delivery(db)).id])
+    assert again.status == "pending"
+    dispatcher = EmailDispatcher(db, smtp, s)  # real time: the new window starts now
+    await dispatcher.deliver_due()
+    row = await the_delivery(db)
+    assert (row.status, row.attempts) == ("delivered", 5)
+    assert [e.message_id for e in smtp.accepted if e.message_id == row.message_id] == [
+        row.message_id
+    ]
+    assert await requeue(db, s, delivery_ids=[row.id]) == [], "a delivered email stays so"
 
 
 async def test_an_email_whose_sender_died_mid_send_is_sent_again_after_its_lease(
     db: Database,
 ) -> None:
-    s, clock = settings(), Clock()
+    s, clock = settings(delivery_retry_window_s=600.0), Clock()
     await queue_proposal_email(db, s)
     async with db.transaction() as session:  # a sender claims it, then the process dies
         row = (await session.exec(select(EmailDelivery))).one()

@@ -24,3 +24,19 @@ def test_minor_units_are_shown_in_the_currency_s_own_format(
     amount: int, currency: str, shown: str
 ) -> None:
     assert format_money(amount, currency) == shown
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (500, "JPY", "¥500"),
+        (500, "KRW", "₩500"),
+        (500, "MGA", "500 MGA"),
+        (1_500, "BHD", "1.500 BHD"),
+    ],
+)
+def test_zero_and_three_decimal_currencies_count_minor_units_as_stripe_does(
+    amount: int, currency: str, shown: str
+) -> None:
+    """Issue 16: "¥500", not "¥5.00". MGA is zero-decimal for Stripe (ISO says 2)."""
+    assert format_money(amount, currency) == shown

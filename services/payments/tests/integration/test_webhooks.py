@@ -105,7 +105,9 @@ async def test_bad_signature_and_old_timestamp_are_refused_and_change_nothing(
 
     forged = await _post(http, payload, signed(payload, secret="whsec_someone_else"))
     stale = await _post(http, payload, signed(payload, at=int(time.time()) - 301))
-    unsigned = await http.post("/v1/stripe/webhook", content=payload)
+    unsigned = await http.post(
+        "/v1/stripe/webhook", content=payload, headers={"Content-Type": "application/json"}
+    )
 
     for response in (forged, stale, unsigned):
         assert response.status_code == 400
@@ -282,3 +284,13 @@ async def test_our_own_refund_is_not_booked_again_by_its_webhook_racing_it(
     books = await balances_of(http, settings, deal)
     assert books[f"escrow:{deal.milestone_id}"] == 0
     assert len(payment_events.of(deal.milestone_id, PaymentRefunded)) == 1
+
+
+@pytest.mark.parametrize("payload", [b"[1, 2]", b'"evt"', b"null"], ids=["array", "string", "null"])
+async def test_a_signed_body_that_is_not_an_event_object_is_a_400_not_a_500(
+    http: httpx.AsyncClient, payload: bytes
+) -> None:
+    """Issue 16: a correctly signed JSON array answered 500 (the SDK's parser failed)."""
+    response = await _post(http, payload, signed(payload))
+    assert (response.status_code, response.json()["code"]) == (400, "stripe.bad_signature")
+    assert "not a Stripe event" in response.json()["detail"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import jwt
+from cairn_schemas.text import FORBIDDEN_IN_LINE, clean_line
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -83,23 +84,44 @@ class TokenVerifier:
             raise Problem(
                 401, "auth.invalid_token", f"The access token is not valid: {exc}."
             ) from exc
-        role = claims.get("role")
-        if role not in ROLES:
-            raise Problem(
-                401,
-                "auth.invalid_token",
-                "The access token's role must be customer, freelancer or operator.",
-            )
-        marketplace = claims.get("marketplace")
-        if not isinstance(marketplace, str) or not marketplace:
-            raise Problem(401, "auth.invalid_token", "The access token names no marketplace.")
-        return Principal(
-            user_id=str(claims["sub"]),
-            marketplace_id=marketplace,
-            role=role,
-            email=str(claims.get("email", "")),
-            name=str(claims.get("name", "")),
+        return _principal(claims)
+
+
+def _identifier(claims: dict[str, object], name: str, what: str) -> str:
+    """A claim that identifies someone or something: a non-empty string without control
+    characters (it becomes part of keys and rows; a look-alike must not pass)."""
+    value = claims.get(name)
+    if not isinstance(value, str) or not value.strip() or FORBIDDEN_IN_LINE.search(value):
+        raise Problem(401, "auth.invalid_token", f"The access token names no valid {what}.")
+    return value
+
+
+def _principal(claims: dict[str, object]) -> Principal:
+    """The principal the verified ``claims`` describe, or a 401 Problem."""
+    # PyJWT checks `exp` with int(), so "exp": "9999999999" (a string) passed.
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise Problem(401, "auth.invalid_token", "The access token's exp must be a number.")
+    user_id = _identifier(claims, "sub", "subject (sub)")
+    role = claims.get("role")
+    if role not in ROLES:
+        raise Problem(
+            401,
+            "auth.invalid_token",
+            "The access token's role must be customer, freelancer or operator.",
         )
+    marketplace = _identifier(claims, "marketplace", "marketplace")
+    email = claims.get("email")
+    name = claims.get("name")
+    return Principal(
+        user_id=user_id,
+        marketplace_id=marketplace,
+        role=role,
+        # An address with a control character in it is no address (a CR/LF would add
+        # headers); the name is only shown, so it is made one clean line instead.
+        email=email if isinstance(email, str) and not FORBIDDEN_IN_LINE.search(email) else "",
+        name=clean_line(name) if isinstance(name, str) else "",
+    )
 
 
 def mint_token(

@@ -22,7 +22,7 @@ from cairn_chassis.auth import ROLES, mint_token
 from cairn_chassis.deadletters import read_dead_letters, replay
 from cairn_chassis.logging import configure_logging
 from cairn_chassis.migrations import upgrade
-from cairn_chassis.settings import ServiceSettings
+from cairn_chassis.settings import DevelopmentValuesRefused, ServiceSettings
 
 Extra = tuple[
     str,
@@ -89,6 +89,12 @@ class ServiceCLI:
         settings = self.settings()
         if args.command in ("api", "worker", "migrate"):
             configure_logging(self.name, settings.log_level, settings.log_json)
+        if args.command in ("api", "worker"):
+            try:
+                settings.refuse_development_values()
+            except DevelopmentValuesRefused as exc:
+                print(f"cairn-{self.name}: {exc}", file=sys.stderr)
+                return 2
         if args.command == "api":
             uvicorn.run(
                 self.app(settings),

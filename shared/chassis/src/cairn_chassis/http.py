@@ -10,17 +10,21 @@ from typing import Annotated, Any
 
 from aiokafka import AIOKafkaClient
 from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from cairn_chassis import worker_http
 from cairn_chassis.auth import TokenVerifier
 from cairn_chassis.db import Database
 from cairn_chassis.errors import install_problem_handlers
 from cairn_chassis.idempotency import IdempotencyMiddleware
 from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.openapi import document_api
+from cairn_chassis.protection import RateLimitMiddleware, SecurityHeadersMiddleware
+from cairn_chassis.requestguard import RequestGuardMiddleware
 from cairn_chassis.settings import ServiceSettings
-from cairn_chassis.textguard import RejectNulMiddleware
+from cairn_chassis.textguard import RejectControlCharactersMiddleware
 
 #: A list endpoint's ``offset``, bounded: PostgreSQL refuses an OFFSET beyond a bigint,
 #: which would otherwise surface as a 500 (found by schemathesis).
@@ -68,16 +72,64 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+        internal: asyncio.Task[None] | None = None
+        if not settings.http_public_metrics and settings.worker_port:
+            # Metrics off the public port: on the internal one, as the workers serve them.
+            internal = asyncio.create_task(
+                worker_http.serve(
+                    settings.api_host,
+                    settings.worker_port,
+                    stopping,
+                    alive=lambda: True,
+                    checks=[("database", db.ping)],
+                )
+            )
         yield
+        stopping.set()
+        if internal is not None:
+            await internal
         await db.dispose()
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    docs = settings.http_public_docs
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
     app.state.db = db
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     app.add_middleware(IdempotencyMiddleware, db=db, verifier=app.state.token_verifier)
-    app.add_middleware(RejectNulMiddleware)  # added last: runs first
+    app.add_middleware(RejectControlCharactersMiddleware)
+    app.add_middleware(
+        RateLimitMiddleware,
+        per_ip=settings.rate_limit_per_ip,
+        per_user=settings.rate_limit_per_user,
+        verifier=app.state.token_verifier,
+    )
+    # Added last, so they run first: nothing is buffered or parsed before the guard has
+    # looked, and every answer (a refusal too) carries the security and CORS headers.
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.http_max_body_bytes,
+        max_authorization_bytes=settings.http_max_authorization_bytes,
+    )
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "idempotency-key", "if-match"],
+            expose_headers=["etag", "location", "idempotent-replayed", "retry-after"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.middleware("http")
     async def _metrics(
@@ -120,9 +172,13 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if settings.http_public_metrics:
+
+        @app.get(
+            "/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response
+        )
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     document_api(app)
     return app

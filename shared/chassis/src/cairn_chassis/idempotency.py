@@ -46,6 +46,19 @@ class IdempotentResponse(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+def caller_scope(marketplace_id: str, user_id: str) -> str:
+    """The namespace of one caller's keys: a digest of the (marketplace, subject) pair.
+
+    Structured, not joined: ``f"{marketplace}:{sub}"`` made marketplace ``a:b`` with
+    subject ``c`` the same caller as marketplace ``a`` with subject ``b:c``, and one
+    tenant was served the other's stored answer (issue 16). The JSON array keeps the two
+    apart whatever they hold; the digest keeps the column's width (no migration) however
+    long the claims are.
+    """
+    pair = json.dumps([marketplace_id, user_id], ensure_ascii=False)
+    return hashlib.sha256(pair.encode()).hexdigest()
+
+
 def _caller_scope(verifier: TokenVerifier, authorization: str) -> str | None:
     """The verified caller's namespace for keys, or None if the token does not verify.
 
@@ -59,7 +72,7 @@ def _caller_scope(verifier: TokenVerifier, authorization: str) -> str | None:
         principal = verifier.verify(token.strip())
     except Problem:
         return None
-    return f"{principal.marketplace_id}:{principal.user_id}"
+    return caller_scope(principal.marketplace_id, principal.user_id)
 
 
 async def _send_problem(send: Send, problem: Problem) -> None:

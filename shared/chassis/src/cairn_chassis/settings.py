@@ -7,10 +7,27 @@ services (the broker, the JWT key) are read from ``CAIRN_*`` names so one value 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: JWT secrets that ship with the repository (``make run``, the local system, the docs):
+#: public, so never fit to verify a production token.
+DEVELOPMENT_JWT_SECRETS = frozenset(
+    {
+        "cairn-local-development-secret-change-me",
+        "local-system-secret-long-enough-for-hs256",
+        "chaos-secret-long-enough-for-hs256-signatures",
+    }
+)
+#: HS256 needs a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
+MIN_JWT_SECRET_BYTES = 32
+
+
+class DevelopmentValuesRefused(ValueError):
+    """A production service was configured with values only fit for development."""
 
 
 def _shared(name: str, *fallbacks: str) -> AliasChoices:
@@ -23,6 +40,14 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="ignore", populate_by_name=True)
 
+    environment: Literal["production", "development"] = Field(
+        "production",
+        validation_alias=_shared("ENV"),
+        description="production (the default, and the images'): the API and the worker "
+        "refuse to start with a development value (a JWT secret shipped with Cairn or "
+        "under 32 bytes, an embedded SQLite database, a local stand-in); development: "
+        "`make run`, the tests and the dev overlay.",
+    )
     service_name: str = "cairn"
     database_url: str = "sqlite+aiosqlite:///./.data/cairn.db"
     database_pool_size: int = 10
@@ -82,6 +107,65 @@ class ServiceSettings(BaseSettings):
     )
     log_json: bool = Field(True, validation_alias=_shared("LOG_JSON"))
 
+    http_max_body_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        validation_alias=_shared("HTTP_MAX_BODY_BYTES"),
+        description="Largest request body the APIs read (413 `request.too_large` beyond).",
+    )
+    http_max_authorization_bytes: int = Field(
+        8192,
+        ge=256,
+        validation_alias=_shared("HTTP_MAX_AUTHORIZATION_BYTES"),
+        description="Longest Authorization header the APIs accept (431 "
+        "`request.header_too_large` beyond).",
+    )
+
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_shared("CORS_ALLOWED_ORIGINS"),
+        description="Browser origins allowed to call the APIs (comma-separated, e.g. "
+        "`https://app.example.com`); empty = CORS off (no CORS headers).",
+    )
+    rate_limit_per_ip: str = Field(
+        "",
+        validation_alias=_shared("RATE_LIMIT_PER_IP"),
+        description="Requests per client IP, e.g. `1200/minute` (429 `request.rate_limited` "
+        "beyond); empty = off. Counted per API process: a gateway limits better.",
+    )
+    rate_limit_per_user: str = Field(
+        "",
+        validation_alias=_shared("RATE_LIMIT_PER_USER"),
+        description="Requests per signed-in user, e.g. `600/minute`; empty = off. Counted "
+        "per API process: a gateway limits better.",
+    )
+    http_public_docs: bool = Field(
+        True,
+        validation_alias=_shared("HTTP_PUBLIC_DOCS"),
+        description="Serve /docs, /redoc and /openapi.json on the API port (`openapi` "
+        "prints the document either way).",
+    )
+    http_public_metrics: bool = Field(
+        True,
+        validation_alias=_shared("HTTP_PUBLIC_METRICS"),
+        description="Serve /metrics on the API port; false = only on ``worker_port`` (an "
+        "internal port) when that is set.",
+    )
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_user")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        if value:
+            parse(value)  # raises ValueError on what is not a rate ("600/minute")
+        return value
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # The worker's /healthz, /readyz and /metrics (0 = not served), on ``api_host``.
@@ -122,6 +206,39 @@ class ServiceSettings(BaseSettings):
         description="Stored answers to Idempotency-Keys are kept this long (0 = forever); "
         "a retry after that runs the command again.",
     )
+
+    def development_values(self) -> list[str]:
+        """Every setting holding a value only fit for development, in words ([] = none).
+
+        Services extend it with their own (``super().development_values() + [...]``)."""
+        prefix = self.model_config.get("env_prefix", "CAIRN_")
+        found: list[str] = []
+        for name, secret in (
+            ("CAIRN_JWT_SECRET", self.jwt_secret),
+            ("CAIRN_JWT_PREVIOUS_SECRET", self.jwt_previous_secret),
+        ):
+            if secret is None:
+                continue
+            if secret in DEVELOPMENT_JWT_SECRETS:
+                found.append(f"{name} is a development secret published with Cairn")
+            elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+                found.append(f"{name} is under {MIN_JWT_SECRET_BYTES} bytes")
+        if self.is_sqlite:
+            found.append(f"{prefix}DATABASE_URL is an embedded SQLite file (use PostgreSQL)")
+        return found
+
+    def refuse_development_values(self) -> None:
+        """Raise :class:`DevelopmentValuesRefused` if this is production and any setting
+        holds a development value (called when an API or a worker starts)."""
+        if self.environment != "production":
+            return
+        found = self.development_values()
+        if found:
+            raise DevelopmentValuesRefused(
+                "refusing to start with development values in production (CAIRN_ENV="
+                "production): " + "; ".join(found) + ". Set real values, or "
+                "CAIRN_ENV=development for a local run."
+            )
 
     @property
     def is_sqlite(self) -> bool:

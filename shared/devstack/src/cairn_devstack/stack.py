@@ -69,6 +69,9 @@ class CairnStack:
             "CAIRN_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CAIRN_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "CAIRN_JWT_SECRET": i.jwt_secret,
+            # Local stand-ins, SQLite files, a published JWT secret: a production service
+            # would refuse them (CAIRN_ENV defaults to production).
+            "CAIRN_ENV": "development",
             "CAIRN_LOG_LEVEL": "INFO",
             f"{prefix}_DATABASE_URL": i.database_urls[service],
             f"{prefix}_API_PORT": str(self.api_ports[service]),
@@ -89,6 +92,9 @@ class CairnStack:
                 "NOTIFICATIONS_OPERATOR_ALERT_ADDRESSES": i.operator_alert_addresses,
                 "NOTIFICATIONS_DELIVERY_BACKOFF_INITIAL_S": "0.5",
                 "NOTIFICATIONS_DELIVERY_BACKOFF_MAX_S": "5",
+                # Retries for an hour: an SMTP outage shorter than that loses no email
+                # (issue 16: ten tries in about 40 s lost mail to a one-minute outage).
+                "NOTIFICATIONS_DELIVERY_RETRY_WINDOW_S": "3600",
             }
         return env | {
             k: v for k, v in self.extra_env.items() if k.startswith((prefix + "_", "CAIRN_"))

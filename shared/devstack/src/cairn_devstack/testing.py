@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -319,3 +320,70 @@ def assert_no_server_error(
             case.as_curl_command(headers=headers),
         )
     return responses
+
+
+#: Characters every API refuses in text (issue 16): C0 but tab/LF/CR, DEL, C1, bidi.
+CONTROL_CHARACTERS = (
+    [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
+WRONG_CONTENT_TYPES = (
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=cairn",
+    "application/vnd.api+json",
+    "application/xml",
+)
+
+
+def operations_with_a_body(openapi: dict[str, Any]) -> list[tuple[str, str]]:
+    """(method, path) of every operation that takes a JSON body, path ids filled in."""
+    found = []
+    for path, operations in openapi.get("paths", {}).items():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                filled = "/".join("x1" if p.startswith("{") else p for p in path.split("/"))
+                found.append((method.upper(), filled))
+    return sorted(found)
+
+
+def assert_refuses_bad_input(
+    base_url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    *,
+    kind: str,
+    text: str = "",
+    content_type: str = "",
+    size: int = 0,
+) -> None:
+    """Send one deliberately bad request and check the API refuses it with the right
+    problem+json (never a 5xx, never an acceptance): ``kind`` is ``control`` (a JSON body
+    whose string holds ``text``), ``media_type`` (a body of ``content_type``) or
+    ``oversized`` (a JSON body of ``size`` bytes)."""
+    import httpx
+
+    if kind == "control":
+        body = json.dumps({"title": text, "body": text}).encode()
+        ctype, expected = "application/json", (422, "request.invalid")
+    elif kind == "media_type":
+        body, ctype = b"title=a", content_type
+        expected = (415, "request.unsupported_media_type")
+    else:
+        body = json.dumps({"title": "x" * size}).encode()
+        ctype, expected = "application/json", (413, "request.too_large")
+    response = httpx.request(
+        method,
+        base_url + path,
+        content=body,
+        headers=headers | {"content-type": ctype},
+        timeout=30,
+    )
+    got = (response.status_code, response.json().get("code"))
+    assert got == expected, (kind, method, path, got, response.text[:300])
+    assert response.headers["content-type"].startswith("application/problem+json")
+    if kind == "control":
+        assert response.json()["errors"][0]["type"] == "string_control_character"

@@ -8,15 +8,42 @@ working when a producer adds an optional field (the compatibility rule, see READ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from cairn_schemas.currencies import check_supported
+from cairn_schemas.text import clean_line, clean_text
+
+
+def _cleaned(clean: Callable[[str], str]) -> BeforeValidator:
+    # Placed after the constraints, it runs before them: text that is only control
+    # characters is then empty, and refused.
+    return BeforeValidator(lambda value: clean(value) if isinstance(value, str) else value)
+
 
 Id = Annotated[str, StringConstraints(min_length=1)]
 """An opaque identifier (user, contract, milestone, Stripe object...): a non-empty string."""
 
-Text = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
-"""Human-readable text that must say something (not empty, not only whitespace)."""
+Text = Annotated[str, StringConstraints(min_length=1, pattern=r"\S"), _cleaned(clean_text)]
+"""Human-readable text that must say something (not empty, not only whitespace).
+
+Control characters other than tab, LF and CR, and the bidi controls, are removed
+(:mod:`cairn_schemas.text`): the APIs refuse them, and an event written before they did
+must still be readable."""
+
+Line = Annotated[str, StringConstraints(min_length=1, pattern=r"\S"), _cleaned(clean_line)]
+"""Single-line text that must say something: a name, a title. Line breaks, tabs, other
+control characters and the bidi controls become one space (an email header carries it)."""
 
 Amount = Annotated[int, Field(ge=1, strict=True)]
 """A positive amount of money in minor units (cents): 1 or more, never a float."""
@@ -24,8 +51,9 @@ Amount = Annotated[int, Field(ge=1, strict=True)]
 AmountOrZero = Annotated[int, Field(ge=0, strict=True)]
 """A share of an amount in minor units that may be nothing (a fee, one side of a split)."""
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-"""An ISO 4217 currency code in upper case, e.g. ``EUR``."""
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(check_supported)]
+"""An ISO 4217 currency code in upper case that Stripe can charge in, e.g. ``EUR``
+(:mod:`cairn_schemas.currencies`: "XYZ" and "XXX" are refused)."""
 
 _EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$"
 EmailAddress = Annotated[
@@ -78,7 +106,7 @@ class Party(BaseModel):
 
     user_id: Id
     email: EmailAddress
-    name: Text
+    name: Line
 
 
 class Actor(BaseModel):
@@ -141,7 +169,7 @@ class WithParties(ContractScoped):
     """
 
     job_id: Id
-    job_title: Text
+    job_title: Line
     customer: Party
     freelancer: Party
 
@@ -150,7 +178,7 @@ class MilestoneEvent(ContractScoped):
     """An event in a milestone's life; ``state`` and ``version`` are as of after the event."""
 
     milestone_id: Id
-    title: Text
+    title: Line
     amount: Amount
     currency: Currency
     version: Version

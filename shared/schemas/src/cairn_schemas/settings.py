@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from cairn_schemas.base import BasisPoints, Currency, EmailAddress, Text
+from cairn_schemas.base import BasisPoints, Currency, EmailAddress, Line
 
 HexColour = Annotated[str, StringConstraints(to_lower=True, pattern=r"^#[0-9a-fA-F]{6}$")]
 """``#rrggbb``; stored lower-case."""
@@ -24,7 +24,7 @@ class Branding(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    display_name: Text
+    display_name: Line
     from_address: EmailAddress
     support_address: EmailAddress
     logo_url: WebUrl | None = None

@@ -281,7 +281,7 @@ async def delete(db: Database, caller: Caller, milestone_id: str) -> MilestoneRo
             Command.DELETE,
             caller,
             previous,
-            [milestone_event(MilestoneDeleted, m, caller.actor)],
+            [milestone_event(MilestoneDeleted, m, caller.actor, previous_state=previous)],
         )
         return m
 

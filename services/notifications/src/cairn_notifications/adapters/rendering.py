@@ -21,6 +21,8 @@ class Brand:
     support_address: str
     logo_url: str | None
     accent_colour: str
+    # False for the deployment's default branding (the marketplace's has not arrived).
+    own: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from cairn_chassis.db import locked
 from cairn_schemas.base import WithParties
-from cairn_schemas.events import MarketplaceSettingsChanged
+from cairn_schemas.events import DisputeResolved, MarketplaceSettingsChanged
 from sqlalchemy import and_, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -244,3 +244,48 @@ async def _take(session: AsyncSession, *where: Any) -> list[ParkedEvent]:
     # the same transaction, and that insert must not meet this row.
     await session.flush()
     return rows
+
+
+async def requeue_failed(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    retry_until: datetime,
+    marketplace_id: str | None = None,
+    delivery_ids: Sequence[str] = (),
+    failed_since: datetime | None = None,
+) -> list[EmailDelivery]:
+    """Put failed emails back in the queue with a new retry window; the ones re-queued.
+
+    Narrowed by marketplace (an operator's own), ids and/or the time they failed; an email
+    that is not ``failed`` is never touched (a delivered one is not sent again)."""
+    query = select(EmailDelivery).where(col(EmailDelivery.status) == "failed")
+    if marketplace_id is not None:
+        query = query.where(col(EmailDelivery.marketplace_id) == marketplace_id)
+    if delivery_ids:
+        query = query.where(col(EmailDelivery.id).in_(list(delivery_ids)))
+    if failed_since is not None:
+        query = query.where(col(EmailDelivery.failed_at) >= failed_since)
+    rows = list((await session.exec(query.with_for_update())).all())
+    for row in rows:
+        row.status = "pending"
+        row.next_attempt_at = now
+        row.retry_until = retry_until
+        row.failed_at = None
+        row.lease_until = None
+        row.updated_at = now
+        session.add(row)
+    return rows
+
+
+async def dispute_decided(session: AsyncSession, milestone_id: str) -> bool:
+    """True if the parties were emailed a dispute decision about ``milestone_id``."""
+    query = (
+        select(EmailDelivery.id)
+        .where(
+            col(EmailDelivery.milestone_id) == milestone_id,
+            col(EmailDelivery.source_event_type) == DisputeResolved.event_type,
+        )
+        .limit(1)
+    )
+    return (await session.exec(query)).first() is not None

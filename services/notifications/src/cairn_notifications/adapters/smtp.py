@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 import aiosmtplib
 from aiosmtplib.response import SMTPResponse
+from cairn_schemas.text import clean_line
 
 from cairn_notifications.config import Settings
 
@@ -45,11 +46,13 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     """A multipart/alternative message (plain text first, then HTML)."""
     msg = EmailMessage()
     msg["Message-ID"] = email.message_id
-    msg["From"] = Address(display_name=email.from_name, addr_spec=email.from_address)
-    msg["To"] = Address(display_name=email.to_name, addr_spec=email.to_address)
+    # Names and subjects are one line (the event contract cleans them); rows queued before
+    # it did may still hold a CR/LF, which makes the header impossible to build.
+    msg["From"] = Address(display_name=clean_line(email.from_name), addr_spec=email.from_address)
+    msg["To"] = Address(display_name=clean_line(email.to_name), addr_spec=email.to_address)
     if email.reply_to:
         msg["Reply-To"] = email.reply_to
-    msg["Subject"] = email.subject
+    msg["Subject"] = clean_line(email.subject)
     msg["Date"] = format_datetime(datetime.now(UTC))
     # Tells mail servers and out-of-office replies this is a machine-sent notification.
     msg["Auto-Submitted"] = "auto-generated"
@@ -81,8 +84,14 @@ class SmtpSender:
         """Send ``email``; raise :class:`DeliveryError` if the server did not accept it."""
         s = self._settings
         try:
+            message = build_message(email)
+        except Exception as exc:
+            # The email itself is at fault (an address the header cannot hold: the email
+            # library raises ValueError, HeaderParseError or even AttributeError): final.
+            raise DeliveryError(f"the email cannot be built: {exc!r}", permanent=True) from exc
+        try:
             async with asyncio.timeout(s.smtp_send_deadline_s):
-                errors, _ = await self._send(email)
+                errors, _ = await self._send(message, email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0] if exc.recipients else None
             if first is None:
@@ -103,10 +112,12 @@ class SmtpSender:
         if refused is not None:
             raise _code_reason(refused.code, refused.message)
 
-    async def _send(self, email: OutgoingEmail) -> tuple[dict[str, SMTPResponse], str]:
+    async def _send(
+        self, message: EmailMessage, email: OutgoingEmail
+    ) -> tuple[dict[str, SMTPResponse], str]:
         s = self._settings
         return await aiosmtplib.send(
-            build_message(email),
+            message,
             sender=s.smtp_envelope_from or email.from_address,
             recipients=[email.to_address],
             hostname=s.smtp_host,

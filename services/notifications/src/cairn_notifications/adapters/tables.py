@@ -105,6 +105,8 @@ class EmailDelivery(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # When retries stop (null: created_at + the configured window); re-queueing renews it.
+    retry_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -175,6 +175,11 @@ EMAILS: dict[str, dict[Audience, EmailKind]] = {
         "release_pending_payout_details",
         freelancer=f"Add your payout details to receive {_AMOUNT}",
     ),
+    # Not from a consumed event: queued by the sender when an email fails (service/alerts).
+    ev.DeliveryFailed.event_type: _kinds(
+        "delivery_failed",
+        operators="An email could not be delivered to {{ event.recipient }} ({{ event.template }})",
+    ),
     ev.PaymentChargebackOpened.event_type: _kinds(
         "chargeback_opened",
         operators="Chargeback opened: {{ event.chargeback_amount | money(event.currency) }} "
@@ -212,6 +217,28 @@ def _by_actor(event: Event) -> tuple[Audience, ...]:
     return _other_party(role)
 
 
+# States of a customer's task the freelancer is not reviewing: a draft they were never
+# sent, or one they asked to change, which comes back to them with the re-send's email.
+_NOT_WITH_THE_FREELANCER = frozenset({"draft", "changes_requested"})
+
+
+def _edited(event: Event) -> tuple[Audience, ...]:
+    # Editing a draft or an amendment is the customer's own business until it is sent: the
+    # freelancer gets one email for an amendment ("new task to review"), not two.
+    assert isinstance(event, ev.MilestoneEdited)
+    if event.actor.role == "customer" and event.state in _NOT_WITH_THE_FREELANCER:
+        return ()
+    return _by_actor(event)
+
+
+def _deleted(event: Event) -> tuple[Audience, ...]:
+    # A draft the freelancer was never sent is not theirs to hear about.
+    assert isinstance(event, ev.MilestoneDeleted)
+    if event.actor.role == "customer" and event.previous_state == "draft":
+        return ()
+    return _by_actor(event)
+
+
 def _holding_limit(event: Event) -> tuple[Audience, ...]:
     # A release waiting for the freelancer's payout details: only they can act (and the
     # operators decide at the limit); otherwise the customer holds the money's fate.
@@ -226,10 +253,17 @@ def _message(event: Event) -> tuple[Audience, ...]:
     return _other_party(event.author.role)
 
 
+def _queued_by_the_sender(event: Event) -> tuple[Audience, ...]:
+    # The sender queues the operators' email about a failed delivery in the transaction
+    # that records the failure (service/alerts); the event on the topic emails nobody.
+    return ()
+
+
 _RULES: dict[str, Callable[[Event], tuple[Audience, ...]]] = {
+    ev.DeliveryFailed.event_type: _queued_by_the_sender,
     ev.MilestoneCreated.event_type: _created,
-    ev.MilestoneEdited.event_type: _by_actor,
-    ev.MilestoneDeleted.event_type: _by_actor,
+    ev.MilestoneEdited.event_type: _edited,
+    ev.MilestoneDeleted.event_type: _deleted,
     ev.ContractEnded.event_type: _by_actor,
     ev.MessagePosted.event_type: _message,
     ev.MilestoneHoldingLimitReminder.event_type: _holding_limit,

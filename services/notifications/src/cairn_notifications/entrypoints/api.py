@@ -8,15 +8,17 @@ from typing import Annotated, Literal, overload
 
 from cairn_chassis.auth import CurrentPrincipal, require_role
 from cairn_chassis.db import Database
+from cairn_chassis.errors import Problem
 from cairn_chassis.http import Offset, create_app
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from prometheus_client import Gauge
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cairn_notifications import __version__
 from cairn_notifications.adapters import repository
 from cairn_notifications.adapters.tables import DELIVERY_STATUSES, EmailDelivery
 from cairn_notifications.config import Settings
+from cairn_notifications.service.requeue import requeue
 
 DELIVERIES = Gauge(
     "cairn_notifications_deliveries",
@@ -125,6 +127,75 @@ async def list_deliveries(
             offset=offset,
         )
     return DeliveryList(items=[DeliveryPublic.of(row) for row in rows])
+
+
+class RequeueIn(BaseModel):
+    """Which of the marketplace's failed emails to send again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    failed_since: AwareDatetime = Field(
+        description="Every failed email of the marketplace that failed at or after this time "
+        "(e.g. the start of an SMTP outage)."
+    )
+
+
+class RequeueOut(BaseModel):
+    """The emails put back in the queue."""
+
+    items: list[DeliveryPublic]
+
+
+@router.post(
+    "/deliveries/{delivery_id}/requeue",
+    summary="Send a failed email again (a new retry window starts)",
+    response_model=DeliveryPublic,
+)
+async def requeue_delivery(
+    request: Request,
+    principal: CurrentPrincipal,
+    delivery_id: Annotated[str, Path(max_length=64)],
+) -> DeliveryPublic:
+    """Operators only, their own marketplace's emails. Only a ``failed`` email can be
+    re-queued (409 ``delivery.not_failed`` otherwise): it keeps its Message-ID, so it still
+    reaches its recipient at most once."""
+    require_role(principal, "operator")
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    rows = await requeue(
+        db, settings, marketplace_id=principal.marketplace_id, delivery_ids=[delivery_id]
+    )
+    if rows:
+        return DeliveryPublic.of(rows[0])
+    async with db.transaction() as session:
+        row = await session.get(EmailDelivery, delivery_id)
+    if row is None or row.marketplace_id != principal.marketplace_id:
+        raise Problem(404, "delivery.not_found", "No such email in your marketplace's log.")
+    raise Problem(
+        409,
+        "delivery.not_failed",
+        f"Only a failed email can be re-queued; this one is {row.status}.",
+    )
+
+
+@router.post(
+    "/deliveries/requeue",
+    summary="Send the marketplace's emails that failed since a time again",
+    response_model=RequeueOut,
+)
+async def requeue_deliveries(
+    request: Request, principal: CurrentPrincipal, body: RequeueIn
+) -> RequeueOut:
+    """Operators only: after an outage, every email of their marketplace that failed since
+    ``failed_since`` goes back in the queue with a new retry window."""
+    require_role(principal, "operator")
+    rows = await requeue(
+        request.app.state.db,
+        request.app.state.settings,
+        marketplace_id=principal.marketplace_id,
+        failed_since=body.failed_since,
+    )
+    return RequeueOut(items=[DeliveryPublic.of(row) for row in rows])
 
 
 def create(settings: Settings, db: Database | None = None) -> FastAPI:

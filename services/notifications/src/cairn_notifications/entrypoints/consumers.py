@@ -17,7 +17,7 @@ from cairn_chassis.messaging import (
 from cairn_schemas import topics
 from cairn_schemas.base import Event, WithParties
 from cairn_schemas.cloudevents import Envelope
-from cairn_schemas.events import MarketplaceSettingsChanged
+from cairn_schemas.events import DeliveryFailed, MarketplaceSettingsChanged
 from faststream.kafka import KafkaBroker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,7 +34,8 @@ def handled_event_types() -> list[type[Event]]:
     """The events this service listens to: settings, party-carrying events, the catalogue."""
     from cairn_schemas.registry import EVENT_TYPES
 
-    wanted = set(EMAILS) | {MarketplaceSettingsChanged.event_type}
+    # The sender itself queues the emails about failed deliveries (service/alerts).
+    wanted = (set(EMAILS) - {DeliveryFailed.event_type}) | {MarketplaceSettingsChanged.event_type}
     return [
         cls
         for event_type, cls in EVENT_TYPES.items()

@@ -4,6 +4,14 @@ Each attempt is written down before the SMTP conversation (status ``sending``, a
 +1, a lease) and its outcome right after, in the same transaction as the delivery event
 on the outbox. A sender that dies mid-send leaves a ``sending`` row whose lease runs out;
 another sender then retries it with the same Message-ID.
+
+Retries are bounded by time, not by a count (issue 16): an email is tried until its retry
+window (``NOTIFICATIONS_DELIVERY_RETRY_WINDOW_S`` from when it was queued or re-queued)
+runs out, so no outage shorter than the window loses it. Every exception a send raises is
+classified: the SMTP server's own answers as :class:`DeliveryError` says, anything else
+(an email that cannot even be built) is a poison email that fails at once, with its
+reason. A failed email is announced (``cairn.delivery.failed``) and its marketplace's
+operators are emailed (:mod:`cairn_notifications.service.alerts`).
 """
 
 from __future__ import annotations
@@ -11,20 +19,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
 from cairn_chassis.outbox import add_event
 from cairn_schemas.events import DeliveryFailed, DeliverySucceeded
 from prometheus_client import Counter
+from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cairn_notifications.adapters import repository
+from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
 from cairn_notifications.adapters.tables import EmailDelivery, utcnow
 from cairn_notifications.config import Settings
+from cairn_notifications.service.alerts import alert_operators
 
 log = get_logger(__name__)
 
@@ -38,26 +49,59 @@ EMAILS = Counter(
 _EVENT_NAMESPACE = uuid.UUID("0c6f3a52-8a0e-4f43-8b57-0f8e0d7f6a11")
 
 
-def record_failure(session: AsyncSession, row: EmailDelivery, *, permanent: bool) -> None:
-    """Announce a failed email on the outbox (``cairn.delivery.failed``), in ``session``."""
-    add_event(
-        session,
-        DeliveryFailed(
-            marketplace_id=row.marketplace_id,
-            delivery_id=row.id,
-            source_event_id=row.source_event_id,
-            source_event_type=row.source_event_type,
-            contract_id=row.contract_id,
-            recipient=row.recipient_email,
-            recipient_user_id=row.recipient_user_id,
-            template=row.template,
-            attempts=max(row.attempts, 1),
-            reason=row.last_error or "delivery failed",
-            permanent=permanent,
-        ),
-        source=SOURCE,
-        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{row.id}/failed")),
+def record_failure(session: AsyncSession, row: EmailDelivery, *, permanent: bool) -> DeliveryFailed:
+    """Announce a failed email on the outbox (``cairn.delivery.failed``), in ``session``;
+    the event (for the operators' alert), published only if it is a valid one."""
+    fields: dict[str, Any] = dict(
+        marketplace_id=row.marketplace_id,
+        delivery_id=row.id,
+        source_event_id=row.source_event_id,
+        source_event_type=row.source_event_type,
+        contract_id=row.contract_id,
+        recipient=row.recipient_email,
+        recipient_user_id=row.recipient_user_id,
+        template=row.template,
+        attempts=max(row.attempts, 1),
+        reason=row.last_error or "delivery failed",
+        permanent=permanent,
     )
+    try:
+        failed = DeliveryFailed(**fields)
+    except ValidationError as exc:
+        # What failed may be the very address the event must carry (a mistyped setting):
+        # the failure stays on record and the operators are still told, by email.
+        log.error("email.failure_not_announced", delivery_id=row.id, error=str(exc))
+        failed = DeliveryFailed.model_construct(**fields)
+    else:
+        # One event per failure: an email re-queued by an operator may fail again.
+        add_event(session, failed, source=SOURCE, event_id=failure_event_id(row))
+    log.error(
+        "email.failed",
+        delivery_id=row.id,
+        template=row.template,
+        marketplace_id=row.marketplace_id,
+        attempts=row.attempts,
+        reason=failed.reason,
+        permanent=permanent,
+    )
+    return failed
+
+
+def failure_event_id(row: EmailDelivery) -> str:
+    """The id of the ``cairn.delivery.failed`` event of the row's latest failure."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{row.id}/failed/{row.attempts}"))
+
+
+def retry_deadline(row: EmailDelivery, settings: Settings) -> datetime:
+    """When the email's retries end: its ``retry_until``, else the window from its queueing."""
+    if row.retry_until is not None:
+        return _aware(row.retry_until)
+    return _aware(row.created_at) + timedelta(seconds=settings.delivery_retry_window_s)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Sender(Protocol):
@@ -102,11 +146,13 @@ class EmailDispatcher:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        renderer: EmailRenderer | None = None,
     ) -> None:
         self._db = db
         self._sender = sender
         self._settings = settings
         self._clock = clock
+        self._renderer = renderer or EmailRenderer()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -159,10 +205,28 @@ class EmailDispatcher:
         return len(rows)
 
     async def _attempt(self, row: EmailDelivery) -> None:
+        if self._clock() >= retry_deadline(row, self._settings):
+            # Claimed after its window (a worker that was down, or that died sending it
+            # again and again): retries are over, it is not sent again.
+            window = timedelta(seconds=self._settings.delivery_retry_window_s)
+            reason = f"not delivered within the retry window ({window})"
+            if row.last_error:
+                reason += f"; last error: {row.last_error}"
+            await self._record_failure(row, DeliveryError(reason, permanent=False))
+            return
         try:
             await self._sender.send(outgoing(row))
         except DeliveryError as exc:
             await self._record_failure(row, exc)
+            return
+        except Exception as exc:
+            # Not the SMTP server's answer but the email itself (a header that cannot be
+            # built, say): trying again would fail the same way, and an exception that
+            # escaped here left the email in `sending` for ever (issue 16).
+            log.exception("email.poison", delivery_id=row.id, template=row.template)
+            await self._record_failure(
+                row, DeliveryError(f"the email cannot be sent: {exc!r}", permanent=True)
+            )
             return
         await self._record_success(row)
 
@@ -212,17 +276,26 @@ class EmailDispatcher:
             row.last_error = error.reason[:2000]
             row.lease_until = None
             row.updated_at = now
-            out_of_tries = row.attempts >= self._settings.delivery_max_attempts
-            if not error.permanent and not out_of_tries:
+            next_try = now + backoff(self._settings, row.attempts)
+            if not error.permanent and next_try < retry_deadline(row, self._settings):
                 row.status = "pending"
-                row.next_attempt_at = now + backoff(self._settings, row.attempts)
+                row.next_attempt_at = next_try
                 session.add(row)
                 outcome = "retried"
             else:
                 row.status = "failed"
                 row.failed_at = now
                 session.add(row)
-                record_failure(session, row, permanent=error.permanent)
+                failed = record_failure(session, row, permanent=error.permanent)
+                await alert_operators(
+                    session,
+                    row,
+                    failed,
+                    failure_event_id(row),
+                    self._settings,
+                    self._renderer,
+                    now,
+                )
                 outcome = "failed"
         EMAILS.labels(claimed.template, outcome).inc()
         log.warning(

@@ -39,6 +39,7 @@ def default_brand(settings: Settings) -> Brand:
         support_address=settings.default_support_address,
         logo_url=settings.default_logo_url,
         accent_colour=settings.default_accent_colour,
+        own=False,
     )
 
 
@@ -82,7 +83,13 @@ def recipients(audience: Audience, directory: Directory, settings: Settings) -> 
         return [directory.customer]
     if audience == "freelancer":
         return [directory.freelancer]
-    addresses = settings.operator_alert_addresses or [directory.brand.support_address]
+    # A marketplace's own operators hear about its disputes, chargebacks and failed emails
+    # at its support address; the deployment-wide addresses are for what has no
+    # marketplace branding to go by.
+    if directory.brand.own:
+        addresses = [directory.brand.support_address]
+    else:
+        addresses = settings.operator_alert_addresses or [directory.brand.support_address]
     name = f"{directory.brand.display_name} operators"
     return [Person(email=a, name=name, role="operator") for a in addresses]
 

@@ -44,10 +44,16 @@ async def receive(ctx: PaymentsContext, payload: bytes, signature: str | None) -
     if not signature:
         raise BadWebhook("missing Stripe-Signature header")
     try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise BadWebhook("the body is not JSON") from exc
+    if not isinstance(data, dict):
+        # The SDK's parser fails on anything else (a signed JSON array answered 500).
+        raise BadWebhook("the body is not a Stripe event object")
+    try:
         ctx.gateway.construct_event(payload, signature)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise BadWebhook(str(exc) or "signature verification failed") from exc
-    data = json.loads(payload)
     event_id = str(data.get("id") or "")
     if not event_id:
         raise BadWebhook("event without an id")

@@ -14,6 +14,7 @@ from cairn_schemas.base import (
     ContractScoped,
     Currency,
     Id,
+    Line,
     Text,
     require_sum,
 )
@@ -28,7 +29,7 @@ class DisputeOpened(ContractScoped):
 
     dispute_id: Id
     milestone_id: Id
-    milestone_title: Text
+    milestone_title: Line
     reason: Text
     opened_by: Actor
     amount: Amount
@@ -45,7 +46,7 @@ class DisputeResolved(ContractScoped):
 
     dispute_id: Id
     milestone_id: Id
-    milestone_title: Text
+    milestone_title: Line
     outcome: Literal["release", "refund", "split"]
     amount: Amount
     currency: Currency

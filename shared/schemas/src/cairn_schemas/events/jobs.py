@@ -8,7 +8,7 @@ details and the job title, which is where the notifications directory comes from
 from __future__ import annotations
 
 from cairn_schemas import topics
-from cairn_schemas.base import Actor, Event, Id, Party, Text, Version, WithParties
+from cairn_schemas.base import Actor, Event, Id, Line, Party, Version, WithParties
 
 
 class JobPosted(Event):
@@ -19,7 +19,7 @@ class JobPosted(Event):
     key_description = "job_id"
 
     job_id: Id
-    title: Text
+    title: Line
     description: str
     customer: Party
 

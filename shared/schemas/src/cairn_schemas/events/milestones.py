@@ -19,7 +19,9 @@ from cairn_schemas.base import (
     Attempt,
     BasisPoints,
     Id,
+    Line,
     MilestoneEvent,
+    MilestoneState,
     Text,
     Timestamp,
     Version,
@@ -48,7 +50,7 @@ class MilestoneEdited(_ContractsTopic):
     event_type = "cairn.milestone.edited"
 
     description: str
-    previous_title: Text
+    previous_title: Line
     previous_amount: Amount
     previous_description: str | None = None
 
@@ -82,6 +84,12 @@ class MilestoneDeleted(_ContractsTopic):
     """The creator deleted an unpaid milestone; the other party is told."""
 
     event_type = "cairn.milestone.deleted"
+
+    previous_state: MilestoneState | None = Field(
+        default=None,
+        description="The state it was deleted from: a `draft` the freelancer was never "
+        "sent is nobody else's news. Absent in events written before it was added.",
+    )
 
 
 class MilestoneFundingRequested(_ContractsTopic):
