@@ -1,4 +1,5 @@
-"""The contracts service's consumers: payment outcomes move milestones on."""
+"""The contracts service's consumers: payment outcomes move milestones on (each in the
+consumer's inbox transaction, through the unit of work)."""
 
 from __future__ import annotations
 
@@ -26,28 +27,25 @@ from cairn_schemas.events import (
 from faststream.kafka import KafkaBroker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cairn_contracts.adapters.unit_of_work import SqlUnitOfWork
 from cairn_contracts.config import Settings
-from cairn_contracts.domain.rules import Command
-from cairn_contracts.service import milestones
-from cairn_contracts.service.common import Caller
+from cairn_contracts.service import payment_outcomes
+from cairn_contracts.service.payment_outcomes import Apply
 
 CONSUMER = "contracts"
-
-
-def _payments(marketplace_id: str) -> Caller:
-    return Caller(user_id="payments", marketplace_id=marketplace_id, role="payments")
 
 
 def build_router(db: Database) -> EventRouter:
     """Handlers for the payments service's outcomes."""
     router = EventRouter(CONSUMER)
 
-    async def outcome(envelope: Envelope[Any], command: Command, **details: Any) -> None:
-        e = envelope.event
+    async def outcome(envelope: Envelope[Any], apply: Apply, attempt: int | None = None) -> None:
+        event = envelope.event
 
         async def effect(session: AsyncSession) -> None:
-            await milestones.payment_outcome(
-                session, _payments(e.marketplace_id), e.milestone_id, command, **details
+            uow = SqlUnitOfWork(db, session)
+            await payment_outcomes.apply(
+                uow, event.marketplace_id, event.milestone_id, apply, attempt=attempt
             )
 
         await handle_once(db, CONSUMER, envelope, effect)
@@ -57,10 +55,14 @@ def build_router(db: Database) -> EventRouter:
         e = envelope.event
         await outcome(
             envelope,
-            Command.PAYMENT_SUCCEEDED,
-            attempt=e.attempt,
-            payment_intent_id=e.payment_intent_id,
-            charge_id=e.charge_id,
+            lambda milestone, caller, now: milestone.payment_succeeded(
+                caller,
+                now,
+                attempt=e.attempt,
+                payment_intent_id=e.payment_intent_id,
+                charge_id=e.charge_id,
+            ),
+            e.attempt,
         )
 
     @router.on(PaymentFailed)
@@ -68,68 +70,62 @@ def build_router(db: Database) -> EventRouter:
         e = envelope.event
         await outcome(
             envelope,
-            Command.PAYMENT_FAILED,
-            attempt=e.attempt,
-            reason=e.reason,
-            failure_code=e.failure_code,
-            payment_intent_id=e.payment_intent_id,
+            lambda milestone, caller, now: milestone.payment_failed(
+                caller,
+                now,
+                attempt=e.attempt,
+                reason=e.reason,
+                failure_code=e.failure_code,
+                payment_intent_id=e.payment_intent_id,
+            ),
+            e.attempt,
         )
 
     @router.on(PaymentActionRequired)
     async def on_payment_action_required(envelope: Envelope[PaymentActionRequired]) -> None:
         e = envelope.event
-
-        async def effect(session: AsyncSession) -> None:
-            await milestones.payment_action_required(
-                session,
-                _payments(e.marketplace_id),
-                e.milestone_id,
-                e.attempt,
-                e.payment_intent_id,
-                e.client_secret,
-            )
-
-        await handle_once(db, CONSUMER, envelope, effect)
+        await outcome(
+            envelope,
+            lambda milestone, caller, now: milestone.payment_action_required(
+                caller,
+                now,
+                attempt=e.attempt,
+                payment_intent_id=e.payment_intent_id,
+                client_secret=e.client_secret,
+            ),
+            e.attempt,
+        )
 
     @router.on(PaymentReleased)
     async def on_payment_released(envelope: Envelope[PaymentReleased]) -> None:
         e = envelope.event
-        await outcome(
-            envelope,
-            Command.RELEASE_COMPLETED,
-            transfer_id=e.transfer_id,
-            amount_to_freelancer=e.amount_to_freelancer,
-            platform_fee=e.platform_fee,
-        )
+        details = {
+            "transfer_id": e.transfer_id,
+            "amount_to_freelancer": e.amount_to_freelancer,
+            "platform_fee": e.platform_fee,
+        }
+        await outcome(envelope, lambda m, c, now: m.release_completed(c, now, **details))
 
     @router.on(PaymentRefunded)
     async def on_payment_refunded(envelope: Envelope[PaymentRefunded]) -> None:
-        await outcome(envelope, Command.REFUND_COMPLETED, refund_id=envelope.event.refund_id)
+        refund_id = envelope.event.refund_id
+        await outcome(envelope, lambda m, c, now: m.refund_completed(c, now, refund_id=refund_id))
 
     @router.on(PaymentSplitSettled)
     async def on_payment_split_settled(envelope: Envelope[PaymentSplitSettled]) -> None:
         e = envelope.event
-        await outcome(
-            envelope,
-            Command.SPLIT_COMPLETED,
-            amount_to_freelancer=e.amount_to_freelancer,
-            platform_fee=e.platform_fee,
-            amount_refunded=e.amount_refunded,
-            transfer_id=e.transfer_id,
-            refund_id=e.refund_id,
-            dispute_id=e.dispute_id,
-        )
+        details = e.model_dump(
+            include={
+                "amount_to_freelancer", "platform_fee", "amount_refunded", "transfer_id",
+                "refund_id", "dispute_id",
+            }
+        )  # fmt: skip
+        await outcome(envelope, lambda m, c, now: m.split_completed(c, now, **details))
 
     @router.on(PaymentChargebackOpened)
     async def on_chargeback_opened(envelope: Envelope[PaymentChargebackOpened]) -> None:
-        e = envelope.event
-
-        async def effect(session: AsyncSession) -> None:
-            await milestones.chargeback_opened(
-                session, _payments(e.marketplace_id), e.milestone_id, e.reason
-            )
-
-        await handle_once(db, CONSUMER, envelope, effect)
+        reason = envelope.event.reason
+        await outcome(envelope, lambda m, c, now: m.chargeback_opened(c, now, reason))
 
     return router
 
