@@ -112,7 +112,7 @@ class Row:
         return self.target
 
 
-def _row(  # noqa: PLR0913 - one argument per column of the table
+def _row(
     command: Command, actor: str, source: set[str] | frozenset[State] | None,
     contract: frozenset[ContractState], when: Predicate | None, target: str,
     *events: type[Event],

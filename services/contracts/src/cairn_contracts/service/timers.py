@@ -21,6 +21,7 @@ from cairn_contracts.adapters import due
 from cairn_contracts.adapters.unit_of_work import SqlUnitOfWork
 from cairn_contracts.domain.errors import NotFound, Refused
 from cairn_contracts.domain.model import Caller, Milestone
+from cairn_contracts.service.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 #: What a timer does to one milestone; False when there was nothing left to do.
@@ -32,20 +33,27 @@ def system(marketplace_id: str) -> Caller:
     return Caller(user_id="system", marketplace_id=marketplace_id, role="system")
 
 
+async def fire(uow: UnitOfWork, milestone_id: str, marketplace_id: str, act: Act) -> bool:
+    """Apply one timer to one milestone in ``uow``; False when there was nothing to do
+    (another replica, or a person, got there first)."""
+    try:
+        async with uow:
+            contract = await uow.contracts.get_by_milestone(milestone_id)
+            if contract is None:
+                return False
+            now = uow.now()
+            if act(contract.milestone(milestone_id), system(marketplace_id), now) is False:
+                return False
+            await uow.commit()
+            return True
+    except (Refused, NotFound):
+        return False
+
+
 async def _fire(db: Database, now: datetime, found: due.Due, act: Act) -> int:
     fired = 0
     for milestone_id, marketplace_id in found:
-        try:
-            async with SqlUnitOfWork(db, at=now) as uow:
-                contract = await uow.contracts.get_by_milestone(milestone_id)
-                if contract is None:
-                    continue
-                if act(contract.milestone(milestone_id), system(marketplace_id), now) is False:
-                    continue
-                await uow.commit()
-                fired += 1
-        except (Refused, NotFound):
-            continue  # another replica (or a person) got there first
+        fired += await fire(SqlUnitOfWork(db, at=now), milestone_id, marketplace_id, act)
     return fired
 
 
