@@ -144,3 +144,10 @@ async def list_disputes(
             query.order_by(col(DisputeRow.created_at)).offset(offset).limit(limit)
         )
         return list(rows.all())
+
+
+async def contract(db: Database, contract_id: str) -> Contract | None:
+    """A contract with its milestones as committed now (no lock)."""
+    async with db.transaction() as session:
+        row = (await session.exec(select(ContractRow).where(ContractRow.id == contract_id))).first()
+        return None if row is None else (await _with_milestones(session, [row]))[0]

@@ -9,13 +9,16 @@ from cairn_chassis.db import Database
 from cairn_chassis.http import create_app
 from fastapi import FastAPI
 
+from cairn_contracts.adapters.change_feed import ChangeFeed
 from cairn_contracts.config import Settings
 from cairn_contracts.domain.records import Calendar
 from cairn_contracts.entrypoints import (
     api_contracts,
     api_disputes,
+    api_events,
     api_jobs,
     api_marketplaces,
+    api_messages,
     api_milestones,
 )
 from cairn_contracts.entrypoints.problems import install_domain_errors
@@ -35,9 +38,13 @@ def create_api(settings: Settings) -> FastAPI:
             api_marketplaces.router,
             api_jobs.router,
             api_contracts.router,
+            api_events.router,
+            api_messages.router,
             api_milestones.router,
             api_disputes.router,
         ],
     )
     install_domain_errors(app)
+    api_events.document_stream(app)
+    app.state.change_feed = ChangeFeed(db, poll_s=settings.events_poll_interval_s)
     return app

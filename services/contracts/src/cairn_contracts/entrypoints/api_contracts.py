@@ -1,5 +1,5 @@
-"""Contracts: the lists, one contract, its history, its thread, and the contract's rows
-(accept, decline, withdraw, end)."""
+"""Contracts: the lists, one contract, its history, and the contract's rows (accept,
+decline, withdraw, end)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from cairn_chassis.http import Offset
 from fastapi import APIRouter
 
 from cairn_contracts.adapters import views
-from cairn_contracts.entrypoints.bodies import MessageIn, ReasonIn
+from cairn_contracts.entrypoints.bodies import ReasonIn
 from cairn_contracts.entrypoints.deps import CallerDep, DatabaseDep, Limit, UnitOfWorkDep
 from cairn_contracts.entrypoints.schemas import (
     ContractHistoryPublic,
     ContractPublic,
-    MessagePublic,
     Page,
 )
-from cairn_contracts.service import contracts, messages
+from cairn_contracts.service import contracts
 
 router = APIRouter(prefix="/v1/contracts", tags=["contracts"])
 
@@ -79,23 +78,3 @@ async def withdraw(
 async def end(contract_id: str, uow: UnitOfWorkDep, caller: CallerDep) -> ContractPublic:
     contract = await contracts.end(uow, caller, contract_id)
     return ContractPublic.of(contract, viewer_role=caller.role)
-
-
-@router.post(
-    "/{contract_id}/messages", status_code=201, tags=["messages"], summary="Write in the thread"
-)
-async def post_message(
-    contract_id: str, body: MessageIn, uow: UnitOfWorkDep, caller: CallerDep
-) -> MessagePublic:
-    message = await messages.post_message(uow, caller, contract_id, body.body, body.milestone_id)
-    return MessagePublic.model_validate(message)
-
-
-@router.get(
-    "/{contract_id}/messages", tags=["messages"], summary="The contract's thread, oldest first"
-)
-async def get_messages(
-    contract_id: str, db: DatabaseDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
-) -> Page[MessagePublic]:
-    rows = await views.list_messages(db, caller, contract_id, limit=limit, offset=offset)
-    return Page.of([MessagePublic.model_validate(m) for m in rows], limit, offset)

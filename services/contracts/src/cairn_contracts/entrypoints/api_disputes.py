@@ -29,7 +29,9 @@ async def get_disputes(
     return Page.of([DisputePublic.model_validate(d) for d in rows], limit, offset)
 
 
-@router.post("/{dispute_id}/resolve", summary="Resolve a dispute: release, refund or split")
+@router.post(
+    "/{dispute_id}/resolve", summary="Resolve a dispute: release, refund or split (operators)"
+)
 async def resolve(
     dispute_id: str, body: ResolveIn, uow: UnitOfWorkDep, caller: CallerDep
 ) -> DisputePublic:

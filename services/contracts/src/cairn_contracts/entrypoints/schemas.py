@@ -214,3 +214,17 @@ class DisputePublic(BaseModel):
     note: str | None
     created_at: datetime
     resolved_at: datetime | None
+
+
+class MilestoneChangePublic(BaseModel):
+    """A live update (``event: milestone``): what changed, and the milestone now."""
+
+    change: HistoryPublic
+    milestone: MilestonePublic
+
+
+class ContractChangePublic(BaseModel):
+    """A live update (``event: contract``): what changed, and the contract now."""
+
+    change: ContractHistoryPublic
+    contract: ContractPublic
