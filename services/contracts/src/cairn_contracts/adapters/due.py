@@ -28,62 +28,66 @@ async def _due(db: Database, *conditions: ColumnElement[bool]) -> Due:
 
 async def auto_release_reminders(db: Database, now: datetime, before: timedelta) -> Due:
     """Submitted work whose auto-release is near and whose customer was not reminded."""
-    m = MilestoneRow
+    milestone = MilestoneRow
     return await _due(
         db,
-        col(m.state) == "submitted",
-        col(m.auto_release_at).is_not(None),
-        col(m.auto_release_at) <= now + before,
-        col(m.auto_release_reminded_at).is_(None),
-        col(m.refund_requested).is_(False),
+        col(milestone.state) == "submitted",
+        col(milestone.auto_release_at).is_not(None),
+        col(milestone.auto_release_at) <= now + before,
+        col(milestone.auto_release_reminded_at).is_(None),
+        col(milestone.refund_requested).is_(False),
     )
 
 
 async def auto_releases(db: Database, now: datetime) -> Due:
     """Submitted work whose auto-release time has come."""
-    m = MilestoneRow
+    milestone = MilestoneRow
     return await _due(
         db,
-        col(m.state) == "submitted",
-        col(m.auto_release_at) <= now,
-        col(m.refund_requested).is_(False),
+        col(milestone.state) == "submitted",
+        col(milestone.auto_release_at) <= now,
+        col(milestone.refund_requested).is_(False),
     )
 
 
 async def refund_reminders(db: Database, now: datetime, before: timedelta) -> Due:
     """Refund requests whose deadline is near and whose freelancer was not reminded."""
-    m = MilestoneRow
+    milestone = MilestoneRow
     return await _due(
         db,
-        col(m.refund_requested).is_(True),
-        col(m.refund_respond_by) <= now + before,
-        col(m.refund_reminded_at).is_(None),
+        col(milestone.refund_requested).is_(True),
+        col(milestone.refund_respond_by) <= now + before,
+        col(milestone.refund_reminded_at).is_(None),
     )
 
 
 async def refund_deadlines(db: Database, now: datetime) -> Due:
     """Refund requests left unanswered past their deadline."""
-    m = MilestoneRow
+    milestone = MilestoneRow
     return await _due(
         db,
-        col(m.state).in_(["funded", "submitted"]),
-        col(m.refund_requested).is_(True),
-        col(m.refund_respond_by) <= now,
+        col(milestone.state).in_(["funded", "submitted"]),
+        col(milestone.refund_requested).is_(True),
+        col(milestone.refund_respond_by) <= now,
     )
 
 
 async def holding_reminders(db: Database, now: datetime, before: timedelta) -> Due:
     """Held money whose holding limit is near, not yet reminded."""
-    m = MilestoneRow
+    milestone = MilestoneRow
     return await _due(
         db,
-        col(m.state).in_(HOLDING_REMINDED),
-        col(m.holding_limit_at) <= now + before,
-        col(m.holding_reminded_at).is_(None),
+        col(milestone.state).in_(HOLDING_REMINDED),
+        col(milestone.holding_limit_at) <= now + before,
+        col(milestone.holding_reminded_at).is_(None),
     )
 
 
 async def holding_limits(db: Database, now: datetime) -> Due:
     """Funded or submitted milestones at their holding limit (a dispute pauses it)."""
-    m = MilestoneRow
-    return await _due(db, col(m.state).in_(["funded", "submitted"]), col(m.holding_limit_at) <= now)
+    milestone = MilestoneRow
+    return await _due(
+        db,
+        col(milestone.state).in_(["funded", "submitted"]),
+        col(milestone.holding_limit_at) <= now,
+    )

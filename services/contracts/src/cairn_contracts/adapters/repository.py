@@ -47,7 +47,8 @@ def contract_from_rows(row: ContractRow, milestone_rows: list[MilestoneRow]) -> 
     """The aggregate from its rows (also used by the read side)."""
     values = {name: getattr(row, name) for name in _CONTRACT_FIELDS}
     milestones = [
-        Milestone(**{name: getattr(m, name) for name in _MILESTONE_FIELDS}) for m in milestone_rows
+        Milestone(**{name: getattr(row, name) for name in _MILESTONE_FIELDS})
+        for row in milestone_rows
     ]
     settings = MarketplaceSettings.model_validate_json(row.settings)
     return Contract(**values, settings=settings, milestones=milestones)
@@ -82,7 +83,7 @@ class SqlContracts:
         )
         contract = contract_from_rows(row, milestone_rows)
         self._rows[contract.id] = row
-        self._milestone_rows.update({m.id: m for m in milestone_rows})
+        self._milestone_rows.update({row.id: row for row in milestone_rows})
         self.seen[contract.id] = contract
         return contract
 

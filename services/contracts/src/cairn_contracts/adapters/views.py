@@ -31,7 +31,8 @@ async def _with_milestones(session: AsyncSession, rows: list[ContractRow]) -> li
         )
     ).all()
     return [
-        contract_from_rows(row, [m for m in milestones if m.contract_id == row.id]) for row in rows
+        contract_from_rows(row, [one for one in milestones if one.contract_id == row.id])
+        for row in rows
     ]
 
 

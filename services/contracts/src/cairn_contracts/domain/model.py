@@ -75,13 +75,13 @@ class Contract:
     @property
     def workflow(self) -> WorkflowSettings:
         """The part of the pinned settings the workflow rules read."""
-        s = self.settings
+        pinned = self.settings
         return WorkflowSettings(
-            milestone_creator=s.milestone_creator,
-            skip_freelancer_approval=s.skip_freelancer_approval,
-            allow_delete_until_paid=s.allow_delete_until_paid,
-            charge_on_freelancer_approval=s.charge_on_freelancer_approval,
-            holding_limit_fallback=s.holding_limit_fallback,
+            milestone_creator=pinned.milestone_creator,
+            skip_freelancer_approval=pinned.skip_freelancer_approval,
+            allow_delete_until_paid=pinned.allow_delete_until_paid,
+            charge_on_freelancer_approval=pinned.charge_on_freelancer_approval,
+            holding_limit_fallback=pinned.holding_limit_fallback,
         )
 
     def context(self, role: ActorRole, milestone: MilestoneCore | None = None) -> Context:
@@ -94,7 +94,7 @@ class Contract:
             refund_requested=milestone is not None and milestone.refund_requested,
             chargeback_open=milestone is not None and milestone.chargeback_at is not None,
             split_ordered=milestone is not None and milestone.split_to_freelancer is not None,
-            money_in_flight=any(m.state in MONEY_IN_FLIGHT for m in self.milestones),
+            money_in_flight=any(one.state in MONEY_IN_FLIGHT for one in self.milestones),
         )
 
     def actions(self, role: ActorRole) -> list[str]:

@@ -41,6 +41,7 @@ from cairn_schemas.events import (
     ProposalWithdrawn,
 )
 
+from cairn_contracts.domain import refusals
 from cairn_contracts.domain.errors import Refused
 from cairn_contracts.domain.predicates import (
     APPROVED_DELETABLE,
@@ -68,7 +69,6 @@ from cairn_contracts.domain.states import (
     LIVE,
     MOVES_MONEY,
     OPEN,
-    PAID,
     PROPOSAL,
     ActorRole,
     Command,
@@ -173,34 +173,8 @@ TABLE: tuple[Row, ...] = (
 # fmt: on
 
 ROWS: dict[Command, tuple[Row, ...]] = {
-    command: tuple(r for r in TABLE if r.command == command) for command in Command
+    command: tuple(row for row in TABLE if row.command == command) for command in Command
 }
-
-#: How a refusal names the command ("A milestone that is funded cannot be <verb>").
-VERBS: dict[Command, str] = {
-    C.EDIT: "edited",
-    C.SEND_FOR_APPROVAL: "sent for approval",
-    C.APPROVE: "approved",
-    C.REQUEST_CHANGES: "sent back for changes",
-    C.DELETE: "deleted",
-    C.PAY: "paid again",
-    C.COMPLETE: "marked complete",
-    C.RELEASE: "released",
-    C.AUTO_RELEASE: "released automatically",
-    C.DISPUTE: "disputed",
-    C.REQUEST_REFUND: "refunded on request",
-    C.ACCEPT_REFUND_REQUEST: "refunded on request",
-    C.DECLINE_REFUND_REQUEST: "refunded on request",
-    C.REFUND_DEADLINE: "refunded at the deadline",
-    C.REFUND: "refunded",
-    C.HOLDING_LIMIT: "settled at the holding limit",
-    C.ACCEPT: "accepted",
-    C.DECLINE: "declined",
-    C.WITHDRAW: "withdrawn",
-    C.END: "ended",
-}
-#: Commands refused on a paid milestone with ``milestone.already_paid``.
-UNPAID_ONLY = frozenset({C.EDIT, C.SEND_FOR_APPROVAL, C.DELETE, C.PAY})
 
 
 def decide(command: Command, ctx: Context) -> Row:
@@ -216,23 +190,25 @@ def decide(command: Command, ctx: Context) -> Row:
             "while the marketplace's operators handle it, so nothing can be released or "
             "refunded now.",
         )
-    rows = [r for r in ROWS[command] if r.acts(ctx.actor, ctx)]
+    rows = [row for row in ROWS[command] if row.acts(ctx.actor, ctx)]
     if not rows:
         raise _wrong_role(command, ctx)
-    if not (on_contract := [r for r in rows if ctx.contract in r.contract]):
+    if not (on_contract := [row for row in rows if ctx.contract in row.contract]):
         raise _contract_refusal(command, rows, ctx)
-    settled = [r for r in on_contract if r.when is None or not r.when.on_settings or r.when(ctx)]
+    settled = [
+        row for row in on_contract if row.when is None or not row.when.on_settings or row.when(ctx)
+    ]
     if not settled:
         raise _predicate_refusal(on_contract[0])
-    in_state = [r for r in settled if r.source is None or ctx.state in r.source]
+    in_state = [row for row in settled if row.source is None or ctx.state in row.source]
     if not in_state:
         for other in on_contract:  # a row the settings ruled out would have applied here
             if other not in settled and other.source and ctx.state in other.source:
                 raise _predicate_refusal(other)
         raise _state_refusal(command, ctx)
-    for r in in_state:
-        if r.when is None or r.when(ctx):
-            return r
+    for row in in_state:
+        if row.when is None or row.when(ctx):
+            return row
     raise _predicate_refusal(in_state[0])
 
 
@@ -251,26 +227,19 @@ def allowed(command: Command, ctx: Context) -> bool:
 
 
 def _wrong_role(command: Command, ctx: Context) -> Refused:
-    roles = []
-    for r in ROWS[command]:
-        who = {CREATOR: ctx.settings.creator, PARTY: "customer or freelancer"}.get(r.actor, r.actor)
+    roles: list[str] = []
+    for row in ROWS[command]:
+        who = {CREATOR: ctx.settings.creator, PARTY: "customer or freelancer"}.get(
+            row.actor, row.actor
+        )
         if who not in roles:
             roles.append(who)
-    return Refused("auth.wrong_role", f"Only the {' or '.join(roles)} can do this.")
+    return refusals.wrong_role(roles)
 
 
 def _contract_refusal(command: Command, rows: list[Row], ctx: Context) -> Refused:
-    allowed_states = frozenset().union(*(r.contract for r in rows))
-    verb = VERBS.get(command, "done")
-    if allowed_states == PROPOSAL:
-        return Refused(
-            "contract.not_proposal",
-            f"Only a proposal can be {verb}; this contract is {ctx.contract}.",
-        )
-    if allowed_states == LIVE:
-        what = "Milestones can be paid" if command == C.PAY else f"A contract can be {verb}"
-        return Refused("contract.not_live", f"{what} only while it is live; it is {ctx.contract}.")
-    return Refused("contract.closed", f"The contract is {ctx.contract}; nothing can change.")
+    allowed_states = frozenset().union(*(row.contract for row in rows))
+    return refusals.contract_state(command, allowed_states, ctx.contract)
 
 
 def _predicate_refusal(row: Row) -> Refused:
@@ -279,20 +248,5 @@ def _predicate_refusal(row: Row) -> Refused:
 
 
 def _state_refusal(command: Command, ctx: Context) -> Refused:
-    state = ctx.state
-    assert state is not None
-    verb = VERBS.get(command, "moved on by this outcome")
-    if command in UNPAID_ONLY and state in PAID:
-        return Refused(
-            "milestone.already_paid",
-            f"A milestone cannot be {verb} once it has been paid for.",
-        )
-    if state == "deleted":
-        return Refused("milestone.deleted", "This milestone was deleted.")
-    if command == C.PAY:
-        return Refused(
-            "milestone.not_approved", "Only milestones the freelancer has approved can be paid."
-        )
-    return Refused(
-        "milestone.wrong_state", f"A milestone that is {state.replace('_', ' ')} cannot be {verb}."
-    )
+    assert ctx.state is not None
+    return refusals.milestone_state(command, ctx.state)

@@ -30,7 +30,9 @@ async def list_contracts(
     offset: Offset = 0,
 ) -> Page[ContractPublic]:
     rows = await views.list_contracts(db, caller, status, limit=limit, offset=offset)
-    return Page.of([ContractPublic.of(c, viewer_role=caller.role) for c in rows], limit, offset)
+    return Page.of(
+        [ContractPublic.of(contract, viewer_role=caller.role) for contract in rows], limit, offset
+    )
 
 
 @router.get("/{contract_id}", summary="One contract with its milestones")
@@ -47,7 +49,7 @@ async def get_contract_history(
     contract_id: str, db: DatabaseDep, caller: CallerDep
 ) -> list[ContractHistoryPublic]:
     rows = await views.contract_history(db, caller, contract_id)
-    return [ContractHistoryPublic.of(h) for h in rows]
+    return [ContractHistoryPublic.of(row) for row in rows]
 
 
 @router.post("/{contract_id}/accept", summary="Accept a proposal: the contract goes live")

@@ -26,7 +26,7 @@ async def get_disputes(
     offset: Offset = 0,
 ) -> Page[DisputePublic]:
     rows = await views.list_disputes(db, caller, status, limit=limit, offset=offset)
-    return Page.of([DisputePublic.model_validate(d) for d in rows], limit, offset)
+    return Page.of([DisputePublic.model_validate(dispute) for dispute in rows], limit, offset)
 
 
 @router.post(

@@ -54,7 +54,7 @@ def update(
 ) -> ServerSentEvent | None:
     """The live update for one history row (None: a milestone no longer there)."""
     if isinstance(row, HistoryRow):
-        milestone = next((m for m in now.milestones if m.id == row.milestone_id), None)
+        milestone = next((one for one in now.milestones if one.id == row.milestone_id), None)
         if milestone is None:
             return None
         milestone_change = MilestoneChangePublic(

@@ -62,4 +62,4 @@ async def post_proposal(
 @router.get("/{job_id}/proposals", summary="The proposals on a job (its customer)")
 async def get_proposals(job_id: str, db: DatabaseDep, caller: CallerDep) -> list[ContractPublic]:
     rows = await views.list_proposals(db, caller, job_id)
-    return [ContractPublic.of(c, viewer_role=caller.role) for c in rows]
+    return [ContractPublic.of(contract, viewer_role=caller.role) for contract in rows]

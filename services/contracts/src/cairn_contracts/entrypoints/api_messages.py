@@ -27,4 +27,4 @@ async def get_messages(
     contract_id: str, db: DatabaseDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
 ) -> Page[MessagePublic]:
     rows = await views.list_messages(db, caller, contract_id, limit=limit, offset=offset)
-    return Page.of([MessagePublic.model_validate(m) for m in rows], limit, offset)
+    return Page.of([MessagePublic.model_validate(message) for message in rows], limit, offset)

@@ -207,4 +207,4 @@ async def answer_refund(
 @router.get("/milestones/{milestone_id}/history", summary="Every transition with actor and time")
 async def get_history(milestone_id: str, db: DatabaseDep, caller: CallerDep) -> list[HistoryPublic]:
     rows = await views.milestone_history(db, caller, milestone_id)
-    return [HistoryPublic.of(h) for h in rows]
+    return [HistoryPublic.of(row) for row in rows]

@@ -71,29 +71,28 @@ class MilestonePublic(BaseModel):
 
     @classmethod
     def of(cls, milestone: Milestone, *, viewer_role: ActorRole) -> MilestonePublic:
-        m = milestone
         return cls(
-            id=m.id,
-            contract_id=m.contract_id,
-            title=m.title,
-            description=m.description,
-            amount=m.amount,
-            currency=m.currency,
-            state=m.state,
-            version=m.version,
-            approved_version=m.approved_version,
-            funding_attempt=m.funding_attempt,
-            refund_requested=m.refund_requested,
-            refund_respond_by=m.refund_respond_by,
-            payment_client_secret=m.client_secret if viewer_role == "customer" else None,
-            payment_failure_reason=m.failure_reason,
-            auto_release_at=m.auto_release_at,
-            dispute_id=m.dispute_id,
-            chargeback_at=m.chargeback_at,
-            chargeback_reason=m.chargeback_reason,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
-            actions=m.actions(viewer_role),
+            id=milestone.id,
+            contract_id=milestone.contract_id,
+            title=milestone.title,
+            description=milestone.description,
+            amount=milestone.amount,
+            currency=milestone.currency,
+            state=milestone.state,
+            version=milestone.version,
+            approved_version=milestone.approved_version,
+            funding_attempt=milestone.funding_attempt,
+            refund_requested=milestone.refund_requested,
+            refund_respond_by=milestone.refund_respond_by,
+            payment_client_secret=milestone.client_secret if viewer_role == "customer" else None,
+            payment_failure_reason=milestone.failure_reason,
+            auto_release_at=milestone.auto_release_at,
+            dispute_id=milestone.dispute_id,
+            chargeback_at=milestone.chargeback_at,
+            chargeback_reason=milestone.chargeback_reason,
+            created_at=milestone.created_at,
+            updated_at=milestone.updated_at,
+            actions=milestone.actions(viewer_role),
         )
 
 
@@ -121,29 +120,35 @@ class ContractPublic(BaseModel):
 
     @classmethod
     def of(
-        cls, c: Contract, *, viewer_role: ActorRole, with_milestones: bool = False
+        cls, contract: Contract, *, viewer_role: ActorRole, with_milestones: bool = False
     ) -> ContractPublic:
         return cls(
-            id=c.id,
-            marketplace_id=c.marketplace_id,
-            job_id=c.job_id,
-            job_title=c.job_title,
-            state=c.state,
+            id=contract.id,
+            marketplace_id=contract.marketplace_id,
+            job_id=contract.job_id,
+            job_title=contract.job_title,
+            state=contract.state,
             customer=PartyPublic(
-                user_id=c.customer_id, name=c.customer_name, email=c.customer_email
+                user_id=contract.customer_id,
+                name=contract.customer_name,
+                email=contract.customer_email,
             ),
             freelancer=PartyPublic(
-                user_id=c.freelancer_id, name=c.freelancer_name, email=c.freelancer_email
+                user_id=contract.freelancer_id,
+                name=contract.freelancer_name,
+                email=contract.freelancer_email,
             ),
-            cover_letter=c.cover_letter,
-            settings_version=c.settings_version,
-            created_at=c.created_at,
-            started_at=c.started_at,
-            ended_at=c.ended_at,
-            milestones=[MilestonePublic.of(m, viewer_role=viewer_role) for m in c.milestones]
+            cover_letter=contract.cover_letter,
+            settings_version=contract.settings_version,
+            created_at=contract.created_at,
+            started_at=contract.started_at,
+            ended_at=contract.ended_at,
+            milestones=[
+                MilestonePublic.of(one, viewer_role=viewer_role) for one in contract.milestones
+            ]
             if with_milestones
             else None,
-            actions=c.actions(viewer_role),
+            actions=contract.actions(viewer_role),
         )
 
 
