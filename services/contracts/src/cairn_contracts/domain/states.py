@@ -7,24 +7,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-State = Literal[
-    "draft",
-    "pending_approval",
-    "changes_requested",
-    "approved",
-    "funding",
-    "funded",
-    "submitted",
-    "releasing",
-    "released",
-    "disputed",
-    "refunding",
-    "refunded",
-    "settled",
-    "deleted",
-]
+from cairn_schemas.base import MilestoneState, Role
+
+#: A milestone's states (the event contract names them too).
+State = MilestoneState
 ContractState = Literal["proposal", "live", "ended", "declined", "withdrawn"]
-ActorRole = Literal["customer", "freelancer", "operator", "system", "payments"]
+ActorRole = Role
 
 ALL_STATES: frozenset[State] = frozenset(State.__args__)  # type: ignore[attr-defined]
 CONTRACT_STATES: frozenset[ContractState] = frozenset(ContractState.__args__)  # type: ignore[attr-defined]
