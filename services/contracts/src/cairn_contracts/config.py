@@ -23,9 +23,6 @@ class Settings(ServiceSettings):
     # it to watch deadlines fire through the real processes.
     day_seconds: float = 86_400.0
     timer_poll_interval_s: float = 1.0
-    # How often a live-updates stream looks for changes when no notification can wake it
-    # (SQLite, or PostgreSQL's LISTEN connection lost).
-    events_poll_interval_s: float = 0.5
     page_size_max: int = 100
 
 

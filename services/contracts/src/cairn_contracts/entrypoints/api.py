@@ -46,5 +46,5 @@ def create_api(settings: Settings) -> FastAPI:
     )
     install_domain_errors(app)
     api_events.document_stream(app)
-    app.state.change_feed = ChangeFeed(db, poll_s=settings.events_poll_interval_s)
+    app.state.change_feed = ChangeFeed(db)
     return app
