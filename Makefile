@@ -55,4 +55,4 @@ deploy-check: sync ## render and validate the Kubernetes manifests and Dockerfil
 	@deploy/check.sh
 
 unit: sync ## only the fast tests (no broker, no database)
-	@$(UV) run --no-sync pytest -m "not integration and not e2e" shared/schemas services/contracts/tests/unit
+	@$(UV) run --no-sync pytest -m "not integration and not e2e" shared/schemas services/contracts/tests/unit services/payments/tests/unit services/notifications/tests/unit

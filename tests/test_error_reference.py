@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from cairn_chassis.errors import _STATUS_CODES
+from cairn_contracts.entrypoints.problems import PRECONDITION_FAILED, STATUS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "errors.md"
@@ -35,11 +36,36 @@ def _status(node: ast.expr | None, default: int) -> int | None:
     return node.value if isinstance(node, ast.Constant) else None
 
 
+def domain_statuses(code: str) -> set[int]:
+    """The statuses the contracts API answers a domain refusal with: its entry in the
+    entry point's one table (412 too where an If-Match made it a precondition)."""
+    if code not in STATUS:
+        return set()
+    return {STATUS[code], *([412] if code in PRECONDITION_FAILED else [])}
+
+
+def domain_codes() -> set[str]:
+    """Every literal code of the contracts domain: ``Refused(code, …)``,
+    ``NotFound(code, …)`` and the workflow predicates' ``Predicate(name, test, code, …)``."""
+    found: set[str] = set()
+    for path in SOURCES[0].rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            position = {"Refused": 0, "NotFound": 0, "Predicate": 2}.get(name or "")
+            if position is not None and len(node.args) > position:
+                code = _text(node.args[position])
+                if code is not None:
+                    found.add(code)
+    return found
+
+
 def raised_codes() -> dict[str, set[int]]:
     """Every literal problem code built in the services and the chassis, with its statuses:
-    ``Problem(status, code, …)``, the contracts' ``Refused(code, …, status=…)`` (409 by
-    default) and ``NotFound(code, …)`` (404), and the chassis' fallback codes by status."""
-    found: dict[str, set[int]] = {}
+    ``Problem(status, code, …)``, the contracts domain's codes with the status its entry
+    point maps them to, and the chassis' fallback codes by status."""
+    found: dict[str, set[int]] = {code: domain_statuses(code) for code in domain_codes()}
     for source in SOURCES:
         for path in source.rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
@@ -47,13 +73,8 @@ def raised_codes() -> dict[str, set[int]]:
                     continue
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-                keywords = {k.arg: k.value for k in node.keywords}
                 if name == "Problem" and len(node.args) >= 2:
                     code, status = _text(node.args[1]), _status(node.args[0], 0)
-                elif name == "Refused" and node.args:
-                    code, status = _text(node.args[0]), _status(keywords.get("status"), 409)
-                elif name == "NotFound" and node.args:
-                    code, status = _text(node.args[0]), 404
                 else:
                     continue
                 if code is not None and status is not None:
@@ -72,12 +93,20 @@ def documented_codes() -> dict[str, str]:
 def test_the_scan_finds_the_codes_front_ends_rely_on() -> None:
     """The scan itself works: codes raised in each way are found with their status."""
     raised = raised_codes()
-    assert raised["milestone.stale_version"] == {409, 412}  # Refused(status=…)
-    assert raised["milestone.wrong_state"] == {409}  # Refused, default status
+    assert raised["milestone.stale_version"] == {409, 412}  # Refused; 412 on If-Match
+    assert raised["milestone.wrong_state"] == {409}  # Refused
+    assert raised["setting.no_freelancer_approval"] == {409}  # a workflow predicate's
     assert raised["contract.not_found"] == {404}  # NotFound
     assert raised["auth.token_expired"] == {401}  # Problem in the chassis
     assert raised["stripe.<code>"] == {422}  # an f-string code
     assert raised["resource.not_found"] == {404}  # a fallback by status
+
+
+def test_every_domain_refusal_has_one_status_in_the_entry_points_table() -> None:
+    unmapped = sorted(code for code in domain_codes() if code not in STATUS)
+    assert unmapped == [], f"add these to cairn_contracts.entrypoints.problems.STATUS: {unmapped}"
+    unused = sorted(set(STATUS) - domain_codes())
+    assert unused == [], f"STATUS maps codes nothing raises: {unused}"
 
 
 def test_every_code_the_apis_raise_is_documented_with_its_status() -> None:

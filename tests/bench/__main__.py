@@ -66,7 +66,7 @@ async def measure_cairn(
     async with local_system(
         workdir, worker_instances=instances, extra_env=BENCH_ENV, db_prefix="cairn_bench"
     ) as system:
-        api = TimedApi({s: system.stack.url(s) for s in SERVICES}, system.jwt_secret, args.poll)
+        api = TimedApi({s: system.stack.url(s) for s in SERVICES}, system.jwt_secret)
         try:
             await seed_marketplace(api)
             # Warm-up (not measured): every consumer group has joined and every path is hot.
@@ -288,7 +288,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=[1, 2],
         help="worker instances per service, one run each (e.g. 1,2)",
     )
-    p.add_argument("--poll", type=float, default=0.05, help="client's state poll interval, s")
     p.add_argument("--message-bytes", type=int, default=EVENT_BYTES)
     p.add_argument("--raw-messages", type=int, default=20_000)
     p.add_argument("--pg-connections", type=int, default=4)

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+from cairn_devstack.sse import aevents
 from cairn_devstack.testing import StripeServer
 
-from tests.chaos.api import Api
+from tests.chaos.api import Api, ScenarioError
 from tests.chaos.scenarios import FEE_BPS, MARKETPLACES, Lifecycle, run_lifecycle
 
 KIND = "customer_release"
@@ -39,11 +41,11 @@ def command_name(method: str, service: str, path: str) -> str:
 
 
 class TimedApi(Api):
-    """The chaos client, recording (command, seconds, finished at) for every call."""
+    """The chaos client, recording (command, seconds, finished at) for every call, and
+    following live updates instead of polling."""
 
-    def __init__(self, urls: dict[str, str], jwt_secret: str, poll_s: float) -> None:
+    def __init__(self, urls: dict[str, str], jwt_secret: str) -> None:
         super().__init__(urls, jwt_secret)
-        self.poll_s = poll_s
         self.calls: list[tuple[str, float, float]] = []
 
     async def call(
@@ -56,16 +58,34 @@ class TimedApi(Api):
             now = time.perf_counter()
             self.calls.append((command_name(method, service, path), now - t, time.time()))
 
-    async def until(self, what: str, check: Any, *, timeout: float = 240.0) -> Any:
-        """As the chaos client, but polling faster (a front end would get a push)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = await check()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}")
-            await asyncio.sleep(self.poll_s)
+    async def wait_for_milestone(
+        self,
+        token: str,
+        contract_id: str,
+        milestone_id: str,
+        states: tuple[str, ...],
+        *,
+        timeout: float = 240.0,
+    ) -> dict[str, Any]:
+        """As a front end would: follow the contract's live updates (Server-Sent Events)
+        until the milestone is in one of ``states`` (the snapshot may already show it)."""
+        url = f"{self.urls['contracts']}/v1/contracts/{contract_id}/events"
+        headers = {"authorization": f"Bearer {token}"}
+        async with (
+            asyncio.timeout(timeout),
+            self.http.stream("GET", url, headers=headers, timeout=httpx.Timeout(None)) as r,
+        ):
+            if r.status_code != 200:
+                await r.aread()
+                raise ScenarioError(f"GET {url} -> {r.status_code}: {r.text}")
+            async for event in aevents(r.aiter_lines()):
+                data = event.json()
+                shown = data.get("milestones") or [data.get("milestone") or {}]
+                for milestone in shown:
+                    if milestone.get("id") == milestone_id and milestone["state"] in states:
+                        found: dict[str, Any] = milestone
+                        return found
+        raise ScenarioError(f"the live updates of {contract_id} ended early")
 
 
 @dataclass

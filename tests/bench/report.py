@@ -125,7 +125,12 @@ def render(result: dict[str, Any]) -> str:
                 ]
                 + [["END TO END release -> paid email", *_lat(run["end_to_end_ms"])]]
                 + [[f"  {k}", *_lat(v)] for k, v in run.get("end_to_end_stages_ms", {}).items()]
-                + [["lifecycle (client, incl. polling)", *_lat(run["lifecycle_ms"])]],
+                + [
+                    [
+                        "lifecycle (client, incl. waiting for live updates)",
+                        *_lat(run["lifecycle_ms"]),
+                    ]
+                ],
             ),
             "",
             table(

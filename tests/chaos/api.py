@@ -102,3 +102,25 @@ class Api:
             if time.monotonic() > deadline:
                 raise ScenarioError(f"timed out waiting for {what}")
             await asyncio.sleep(0.25)
+
+    async def wait_for_milestone(
+        self,
+        token: str,
+        contract_id: str,
+        milestone_id: str,
+        states: tuple[str, ...],
+        *,
+        timeout: float = 240.0,
+    ) -> dict[str, Any]:
+        """The milestone once it is in one of ``states`` (polled: the harness kills the
+        APIs, and a poll survives that as every other call does)."""
+
+        async def check() -> dict[str, Any] | None:
+            c = await self.call(token, "GET", "contracts", f"/v1/contracts/{contract_id}")
+            found: dict[str, Any] = next(m for m in c["milestones"] if m["id"] == milestone_id)
+            return found if found["state"] in states else None
+
+        found: dict[str, Any] = await self.until(
+            f"milestone {milestone_id} in {states}", check, timeout=timeout
+        )
+        return found

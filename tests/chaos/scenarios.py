@@ -101,17 +101,10 @@ async def _run(api: Api, stripe: StripeServer, lc: Lifecycle) -> None:
     async def post(token: str, service: str, path: str, body: Any = None) -> Any:
         return await api.call(token, "POST", service, path, body)
 
-    async def milestone() -> dict[str, Any]:
-        c = await api.call(customer, "GET", "contracts", f"/v1/contracts/{lc.contract_id}")
-        found: dict[str, Any] = next(m for m in c["milestones"] if m["id"] == lc.milestone_id)
-        return found
-
     async def reach(*states: str) -> dict[str, Any]:
-        async def check() -> dict[str, Any] | None:
-            m = await milestone()
-            return m if m["state"] in states else None
-
-        found: dict[str, Any] = await api.until(f"milestone {lc.milestone_id} in {states}", check)
+        assert lc.contract_id is not None
+        assert lc.milestone_id is not None
+        found = await api.wait_for_milestone(customer, lc.contract_id, lc.milestone_id, states)
         lc.steps.append(found["state"])
         return found
 

@@ -120,7 +120,7 @@ async def test_a_split_adds_up_exactly_and_an_invalid_split_changes_nothing(api:
 async def test_the_freelancer_gives_the_money_back(api: Api) -> None:
     deal = await api.deal()
     milestone_id = await deal.funded()
-    problem(await deal.act(deal.customer, milestone_id, "refund"), 403, "actor.wrong_role")
+    problem(await deal.act(deal.customer, milestone_id, "refund"), 403, "auth.wrong_role")
     r = await deal.act(deal.freelancer, milestone_id, "refund")
     assert r.json()["state"] == "refunding"
     (refund,) = await deal.events("milestone.refund_ordered")

@@ -74,7 +74,7 @@ async def test_changes_requested_go_to_the_thread_and_the_edited_task_is_approve
     problem(
         await deal.act(deal.customer, task["id"], "request-changes", {"message": "x"}),
         403,
-        "actor.wrong_role",
+        "auth.wrong_role",
     )
     r = await deal.act(
         deal.freelancer, task["id"], "request-changes", {"message": "Please split it in two"}
@@ -142,7 +142,7 @@ async def test_tasks_are_deleted_before_approval_but_not_after_and_never_once_pa
 ) -> None:
     deal = await api.deal(**CUSTOMER_MODE)
     draft = (await deal.create(deal.customer)).json()
-    problem(await deal.delete(draft["id"], by=deal.freelancer), 403, "actor.wrong_role")
+    problem(await deal.delete(draft["id"], by=deal.freelancer), 403, "auth.wrong_role")
     r = await deal.delete(draft["id"])
     assert r.json()["state"] == "deleted"
     (deleted,) = await deal.events("milestone.deleted")

@@ -65,7 +65,7 @@ async def test_settings_are_versioned_and_published(api: Api) -> None:
             headers=customer.headers,
         ),
         403,
-        "actor.wrong_role",
+        "auth.wrong_role",
     )
 
 

@@ -27,19 +27,16 @@ from typing import Any, TypeVar
 import pytest
 from cairn_chassis.db import Database
 from cairn_chassis.outbox import OutboxMessage
+from cairn_contracts.adapters.repository import contract_from_rows
 from cairn_contracts.adapters.tables import ContractRow, HistoryRow, MilestoneRow
+from cairn_contracts.adapters.unit_of_work import SqlUnitOfWork
 from cairn_contracts.domain.errors import NotFound, Refused
-from cairn_contracts.domain.rules import (
-    PAID,
-    Command,
-    Context,
-    WorkflowSettings,
-    decide,
-)
+from cairn_contracts.domain.model import Caller
+from cairn_contracts.domain.rules import next_state as decide
+from cairn_contracts.domain.states import PAID, Command, Context, WorkflowSettings
 from cairn_contracts.entrypoints.consumers import build_router
-from cairn_contracts.service import contracts, marketplaces, milestones, timers
-from cairn_contracts.service.common import Caller, workflow_settings
-from cairn_schemas.base import Event
+from cairn_contracts.service import contracts, disputes, marketplaces, milestones, timers
+from cairn_schemas.base import Event, Party
 from cairn_schemas.cloudevents import Envelope
 from cairn_schemas.events import (
     PaymentActionRequired,
@@ -200,19 +197,26 @@ class WorkflowMachine(RuleBasedStateMachine):
         )
         self.settings = s
         c, f = self.callers["customer"], self.callers["freelancer"]
-        RUNNER.run(marketplaces.put_settings(self.db, self.callers["operator"], mkt, s))
-        job = RUNNER.run(contracts.post_job(self.db, c, "c@example.test", "C", "Job", ""))
+        RUNNER.run(marketplaces.put_settings(self.uow(), self.callers["operator"], mkt, s))
+        job = RUNNER.run(contracts.post_job(self.uow(), c, self.contact(c), "Job", ""))
         contract = RUNNER.run(
             contracts.submit_proposal(
-                self.db, f, "f@example.test", "F", job.id, "Hi", "US" if us else None
+                self.uow(), f, self.contact(f), job.id, "Hi", "US" if us else None
             )
         )
         self.contract_id = contract.id
         creator = self.callers["customer" if s.milestone_creator == "customer" else "freelancer"]
-        first = RUNNER.run(milestones.create(self.db, creator, contract.id, "T", "D", 100_00))
+        first = RUNNER.run(milestones.create(self.uow(), creator, contract.id, "T", "D", 100_00))
         self.milestones.append(first.id)
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.db)
+
+    @staticmethod
+    def contact(caller: Caller) -> Party:
+        return Party(user_id=caller.user_id, email=f"{caller.role}@example.test", name="P")
 
     def pick(self, i: int) -> str:
         return self.milestones[i % len(self.milestones)]
@@ -268,7 +272,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     @rule(actor=ACTOR, amount=st.integers(min_value=1, max_value=10_000_00))
     def create(self, actor: str, amount: int) -> None:
         m = self.attempt(
-            milestones.create(self.db, self.callers[actor], self.contract_id, "T", "D", amount)
+            milestones.create(self.uow(), self.callers[actor], self.contract_id, "T", "D", amount)
         )
         if m is not None:
             self.milestones.append(m.id)
@@ -280,7 +284,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         version = self.row(mid).version - (1 if stale else 0)
         self.attempt(
             milestones.edit(
-                self.db, self.callers[actor], mid, version, {"amount": amount, "title": "E"}
+                self.uow(), self.callers[actor], mid, version, {"amount": amount, "title": "E"}
             )
         )
 
@@ -289,7 +293,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     def approve(self, i: int, actor: str, stale: bool) -> None:
         mid = self.pick(i)
         version = self.row(mid).version - (1 if stale else 0)
-        self.attempt(milestones.approve(self.db, self.callers[actor], mid, version))
+        self.attempt(milestones.approve(self.uow(), self.callers[actor], mid, version))
 
     @precondition(lambda self: self.milestones)
     @rule(
@@ -315,12 +319,12 @@ class WorkflowMachine(RuleBasedStateMachine):
         """Any party command by anyone (most are refused: nothing may change then)."""
         caller, mid = self.callers[actor], self.pick(i)
         if command in ("request_changes", "dispute", "request_refund"):
-            coro = getattr(milestones, command)(self.db, caller, mid, "Because")
+            coro = getattr(milestones, command)(self.uow(), caller, mid, "Because")
         elif command.endswith("refund_request"):
             accept = command.startswith("accept")
-            coro = milestones.answer_refund_request(self.db, caller, mid, accept, None)
+            coro = milestones.answer_refund_request(self.uow(), caller, mid, accept, None)
         else:
-            coro = getattr(milestones, command)(self.db, caller, mid)
+            coro = getattr(milestones, command)(self.uow(), caller, mid)
         self.attempt(coro)
 
     @precondition(lambda self: self.milestones)
@@ -338,8 +342,8 @@ class WorkflowMachine(RuleBasedStateMachine):
         if amount is not None and amount < 1:
             amount = None
         self.attempt(
-            milestones.resolve_dispute(
-                self.db,
+            disputes.resolve(
+                self.uow(),
                 self.callers[actor],
                 m.dispute_id,
                 outcome,
@@ -355,7 +359,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     def contract_command(self, actor: str, command: str) -> None:
         fn = getattr(contracts, command)
         args = (None,) if command in ("decline", "withdraw") else ()
-        self.attempt(fn(self.db, self.callers[actor], self.contract_id, *args))
+        self.attempt(fn(self.uow(), self.callers[actor], self.contract_id, *args))
 
     def advance(self, i: int, choice: int) -> None:
         """A step the rules allow, by the right actor: keeps milestones moving deep into
@@ -366,34 +370,34 @@ class WorkflowMachine(RuleBasedStateMachine):
         contract_state = self.last_footprint[3]
         options: list[Awaitable[Any]]
         if m.refund_requested and m.state in ("funded", "submitted"):
-            options = [milestones.answer_refund_request(self.db, f, mid, choice % 2 == 0, None)]
+            options = [milestones.answer_refund_request(self.uow(), f, mid, choice % 2 == 0, None)]
         elif m.state in ("draft", "changes_requested"):
-            options = [milestones.send_for_approval(self.db, c, mid)]
+            options = [milestones.send_for_approval(self.uow(), c, mid)]
         elif m.state == "pending_approval":
             options = [
-                milestones.approve(self.db, f, mid, m.version),
-                milestones.approve(self.db, f, mid, m.version),
-                milestones.request_changes(self.db, f, mid, "Smaller"),
+                milestones.approve(self.uow(), f, mid, m.version),
+                milestones.approve(self.uow(), f, mid, m.version),
+                milestones.request_changes(self.uow(), f, mid, "Smaller"),
             ]
         elif m.state == "approved" and contract_state == "proposal":
-            options = [contracts.accept(self.db, c, self.contract_id)]
+            options = [contracts.accept(self.uow(), c, self.contract_id)]
         elif m.state == "approved":
-            options = [milestones.pay(self.db, c, mid)]
+            options = [milestones.pay(self.uow(), c, mid)]
         elif m.state == "funding":
             self.funding_outcome(i, ["funded", "funded", "failed", "action_required"][choice], 0)
             return
         elif m.state == "funded":
             options = [
-                milestones.complete(self.db, f, mid),
-                milestones.complete(self.db, f, mid),
-                milestones.request_refund(self.db, c, mid, "Please"),
-                milestones.refund(self.db, f, mid),
+                milestones.complete(self.uow(), f, mid),
+                milestones.complete(self.uow(), f, mid),
+                milestones.request_refund(self.uow(), c, mid, "Please"),
+                milestones.refund(self.uow(), f, mid),
             ]
         elif m.state == "submitted":
             options = [
-                milestones.release(self.db, c, mid),
-                milestones.dispute(self.db, c, mid, "Poor"),
-                milestones.request_refund(self.db, c, mid, "Please"),
+                milestones.release(self.uow(), c, mid),
+                milestones.dispute(self.uow(), c, mid, "Poor"),
+                milestones.request_refund(self.uow(), c, mid, "Please"),
             ]
         elif m.state in ("releasing", "refunding"):
             self.money_outcome(i)
@@ -402,8 +406,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             outcome = ["release", "refund", "split", "split"][choice]
             share = m.amount // 3 if m.amount > 2 else None
             options = [
-                milestones.resolve_dispute(
-                    self.db,
+                disputes.resolve(
+                    self.uow(),
                     op,
                     m.dispute_id,
                     outcome,
@@ -556,7 +560,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         for h in seen.history:
             history[h.milestone_id].append(h)
         event_ids = {e["event_id"] for e in events}
-        rules_settings = workflow_settings(contract)
+        rules_settings = contract_from_rows(contract, []).workflow
         for m in ms:
             rows = history[m.id]
             REACHED.update(h.to_state for h in rows)
@@ -576,7 +580,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert rows, "a milestone without history"
         state: Any = None
         version = 0
-        refund_requested = False
+        refund_requested = split_ordered = False
         for h in rows:
             assert h.from_state == state, f"history jumps from {state} to {h.from_state}"
             assert h.version > version, "versions must grow"
@@ -590,8 +594,10 @@ class WorkflowMachine(RuleBasedStateMachine):
                     settings=s,
                     actor=h.actor_role,  # type: ignore[arg-type]
                     refund_requested=refund_requested,
+                    split_ordered=split_ordered,
                 )
                 assert decide(command, ctx) == h.to_state, f"{h.command} from {state}"
+                split_ordered = split_ordered or command == Command.RESOLVE_SPLIT
                 if command == Command.REQUEST_REFUND:
                     refund_requested = True
                 elif command in CLEARS_REFUND_REQUEST:

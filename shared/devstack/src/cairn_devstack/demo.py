@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import stripe
 
+from cairn_devstack.sse import ServerEvent, events
+
 
 class Demo:
     """Calls the APIs as the demo users of ``.data/stack.json``."""
@@ -47,6 +49,36 @@ class Demo:
                 return found
             time.sleep(0.2)
         raise SystemExit(f"timed out waiting for {what}")
+
+    def cursor(self, role: str, contract_id: str) -> str:
+        """Where the contract's live updates are now (the snapshot's id)."""
+        cursor: str = self.follow(role, contract_id, None, lambda event: event.id)
+        return cursor
+
+    def follow(
+        self,
+        role: str,
+        contract_id: str,
+        last_event_id: str | None,
+        until: Callable[[ServerEvent], Any],
+        timeout: float = 30,
+    ) -> Any:
+        """Read the contract's live updates (Server-Sent Events) from ``last_event_id``
+        until ``until`` returns something."""
+        headers = {"authorization": f"Bearer {self.tokens[role]}"}
+        if last_event_id is not None:
+            headers["last-event-id"] = last_event_id
+        url = f"{self.urls['contracts']}/v1/contracts/{contract_id}/events"
+        deadline = time.monotonic() + timeout
+        with self.http.stream("GET", url, headers=headers, timeout=timeout) as r:
+            if r.status_code != 200:
+                raise SystemExit(f"GET {url} as {role} failed ({r.status_code})")
+            for event in events(r.iter_lines()):
+                if (found := until(event)) is not None:
+                    return found
+                if time.monotonic() > deadline:
+                    break
+        raise SystemExit(f"timed out following contract {contract_id}")
 
     def mail_to(self, email: str, contains: str) -> Any:
         messages = self.http.get(self.urls["mail"] + "/api/messages").json()
@@ -119,19 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     mail = d.wait("the customer's email", lambda: d.mail_to(customer_email, "Logo concepts"))
     step(6, f"customer was emailed: '{mail[0]['subject']}'")
 
+    cursor = d.cursor("customer", contract["id"])
     paid = d.call("customer", "POST", "contracts", f"/v1/milestones/{milestone['id']}/pay")
     step(7, f"customer pressed pay: milestone is {paid['state']}")
 
-    def funded() -> Any:
-        m = d.call("customer", "GET", "contracts", f"/v1/contracts/{contract['id']}")
-        return [x for x in m["milestones"] if x["id"] == milestone["id"] and x["state"] == "funded"]
+    def funded(event: ServerEvent) -> Any:
+        shown = event.json().get("milestone") or {}
+        return shown if shown.get("id") == milestone["id"] and shown["state"] == "funded" else None
 
-    d.wait("the milestone to be funded", funded)
+    # Pushed, not polled: the contract's live updates from just before the payment.
+    d.follow("customer", contract["id"], cursor, funded)
     escrow = d.call("customer", "GET", "payments", f"/v1/escrow/{milestone['id']}")
     step(
         8,
-        f"payments charged the card through localstripe; milestone is funded "
-        f"(escrow: {json.dumps(escrow)})",
+        f"payments charged the card through localstripe; the live updates pushed "
+        f"'funded' (escrow: {json.dumps(escrow)})",
     )
     mail = d.wait("the freelancer's email", lambda: d.mail_to(freelancer_email, "Logo"))
     step(9, f"freelancer was emailed: '{mail[-1]['subject']}' — see {d.urls['mail']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cairn_chassis.outbox import utcnow
-from sqlalchemy import BigInteger, Column, Integer, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -121,6 +121,8 @@ class HistoryRow(SQLModel, table=True):
     """One transition of a milestone: who, from, to, when, and the event it published."""
 
     __tablename__ = "milestone_history"
+    # A contract's live-updates stream reads by contract after a cursor (migration 0005).
+    __table_args__ = (Index("ix_milestone_history_contract_id_id", "contract_id", "id"),)
 
     id: int | None = Field(
         default=None,

@@ -1,204 +1,188 @@
-"""The milestone workflow of DESIGN §3 as one pure function.
-
-``decide(command, ctx)`` answers the state a milestone moves to, or raises
-:class:`Refused` naming the rule. Nothing here does I/O; the tests walk every row of the
-table in every mode.
+"""The whole workflow of DESIGN §3 as one table of data, and the one function that reads it.
+Each :class:`Row` says: this ``command``, by this ``actor``, from these milestone states
+(``source``; None for create and the contract's own commands), while the contract is in
+one of ``contract`` states, when the named predicate ``when`` holds, moves to ``target``
+(:data:`SAME`: stays) and publishes ``events``. :func:`decide` returns the first row that
+matches, or raises :class:`Refused` naming the most specific rule that refused. How to
+read and extend the table: docs/decisions.md (decision 30).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Literal
 
+from cairn_schemas.base import Event
+from cairn_schemas.events import (
+    ContractEnded,
+    ContractStarted,
+    DisputeOpened,
+    DisputeResolved,
+    MilestoneApproved,
+    MilestoneChangesRequested,
+    MilestoneCreated,
+    MilestoneDeleted,
+    MilestoneEdited,
+    MilestoneFunded,
+    MilestoneFundingRequested,
+    MilestonePaymentActionRequired,
+    MilestonePaymentFailed,
+    MilestoneRefunded,
+    MilestoneRefundOrdered,
+    MilestoneRefundRequestDeclined,
+    MilestoneRefundRequested,
+    MilestoneReleased,
+    MilestoneReleaseRequested,
+    MilestoneSentForApproval,
+    MilestoneSettled,
+    MilestoneSplitOrdered,
+    MilestoneSubmitted,
+    ProposalDeclined,
+    ProposalSubmitted,
+    ProposalWithdrawn,
+)
+
+from cairn_contracts.domain import refusals
 from cairn_contracts.domain.errors import Refused
-
-State = Literal[
-    "draft",
-    "pending_approval",
-    "changes_requested",
-    "approved",
-    "funding",
-    "funded",
-    "submitted",
-    "releasing",
-    "released",
-    "disputed",
-    "refunding",
-    "refunded",
-    "settled",
-    "deleted",
-]
-ContractState = Literal["proposal", "live", "ended", "declined", "withdrawn"]
-ActorRole = Literal["customer", "freelancer", "operator", "system", "payments"]
-
-UNPAID: frozenset[State] = frozenset({"draft", "pending_approval", "changes_requested", "approved"})
-PAID: frozenset[State] = frozenset(
-    {
-        "funding",
-        "funded",
-        "submitted",
-        "releasing",
-        "released",
-        "disputed",
-        "refunding",
-        "refunded",
-        "settled",
-    }
+from cairn_contracts.domain.predicates import (
+    APPROVED_DELETABLE,
+    CHARGES_ON_APPROVAL,
+    CUSTOMERS_CREATE_APPROVED,
+    CUSTOMERS_CREATE_FOR_APPROVAL,
+    FALLBACK_REFUND,
+    FALLBACK_RELEASE,
+    FIRST_REFUND_REQUEST,
+    FREELANCERS_CREATE,
+    NEEDS_APPROVAL,
+    NO_CHARGEBACK_YET,
+    NO_MONEY_IN_FLIGHT,
+    NO_REFUND_REQUEST_WAITING,
+    NO_SPLIT_ORDERED,
+    REFUND_REQUEST_OPEN,
+    SKIPS_APPROVAL,
+    SPLIT_ORDERED,
+    Predicate,
 )
-MONEY_IN_FLIGHT: frozenset[State] = frozenset(
-    {"funding", "funded", "submitted", "releasing", "disputed", "refunding"}
+from cairn_contracts.domain.states import (
+    ALL_STATES,
+    CONTRACT_STATES,
+    HELD,
+    LIVE,
+    MOVES_MONEY,
+    OPEN,
+    PROPOSAL,
+    ActorRole,
+    Command,
+    Context,
+    ContractState,
+    State,
 )
-FINAL: frozenset[State] = frozenset({"released", "refunded", "settled", "deleted"})
 
-
-class Command(StrEnum):
-    """Everything that can happen to a milestone."""
-
-    CREATE = "create"
-    EDIT = "edit"
-    SEND_FOR_APPROVAL = "send_for_approval"
-    APPROVE = "approve"
-    REQUEST_CHANGES = "request_changes"
-    DELETE = "delete"
-    PAY = "pay"
-    PAYMENT_SUCCEEDED = "payment_succeeded"
-    PAYMENT_FAILED = "payment_failed"
-    COMPLETE = "complete"
-    RELEASE = "release"
-    AUTO_RELEASE = "auto_release"
-    DISPUTE = "dispute"
-    RESOLVE_RELEASE = "resolve_release"
-    RESOLVE_REFUND = "resolve_refund"
-    RESOLVE_SPLIT = "resolve_split"
-    REQUEST_REFUND = "request_refund"
-    ACCEPT_REFUND_REQUEST = "accept_refund_request"
-    DECLINE_REFUND_REQUEST = "decline_refund_request"
-    REFUND_DEADLINE = "refund_deadline"
-    REFUND = "refund"
-    HOLDING_LIMIT = "holding_limit"
-    RELEASE_COMPLETED = "release_completed"
-    REFUND_COMPLETED = "refund_completed"
-    SPLIT_COMPLETED = "split_completed"
+SAME = "same"
+#: ``actor`` may also name a role relative to the contract.
+CREATOR = "creator"  # who creates milestones under the pinned settings
+PARTY = "party"  # the customer or the freelancer
+ANY: frozenset[ContractState] = CONTRACT_STATES
 
 
 @dataclass(frozen=True)
-class WorkflowSettings:
-    """The settings the rules read, as pinned on the contract."""
+class Row:
+    """One row of the workflow table."""
 
-    milestone_creator: Literal["freelancer", "customer"] = "freelancer"
-    skip_freelancer_approval: bool = False
-    allow_delete_until_paid: bool = False
-    charge_on_freelancer_approval: bool = False
-    holding_limit_fallback: Literal["release", "refund"] = "refund"
+    command: Command
+    actor: str
+    source: frozenset[State] | None
+    contract: frozenset[ContractState]
+    when: Predicate | None
+    target: str
+    events: tuple[type[Event], ...]
 
-    @property
-    def customer_mode(self) -> bool:
-        """Customers create milestones ("Add Task")."""
-        return self.milestone_creator == "customer"
+    def acts(self, role: ActorRole, ctx: Context) -> bool:
+        """Whether ``role`` is the actor of this row."""
+        if self.actor == CREATOR:
+            return role == ctx.settings.creator
+        if self.actor == PARTY:
+            return role in ("customer", "freelancer")
+        return role == self.actor
 
-    @property
-    def needs_freelancer_approval(self) -> bool:
-        """Customer-created milestones go to the freelancer for approval."""
-        return self.customer_mode and not self.skip_freelancer_approval
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the rules may look at."""
-
-    state: State | None  # None for create
-    contract: ContractState
-    settings: WorkflowSettings
-    actor: ActorRole
-    refund_requested: bool = False
-    chargeback_open: bool = False
+    def next_state(self, current: str | None) -> str:
+        """The state this row moves to from ``current``."""
+        if self.target == SAME:
+            assert current is not None
+            return current
+        return self.target
 
 
-# Commands that order money to move (payments would refuse them on a frozen escrow).
-MOVES_MONEY = frozenset(
-    {
-        Command.RELEASE,
-        Command.AUTO_RELEASE,
-        Command.DISPUTE,
-        Command.RESOLVE_RELEASE,
-        Command.RESOLVE_REFUND,
-        Command.RESOLVE_SPLIT,
-        Command.REQUEST_REFUND,
-        Command.ACCEPT_REFUND_REQUEST,
-        Command.REFUND_DEADLINE,
-        Command.REFUND,
-        Command.HOLDING_LIMIT,
-    }
+def _row(
+    command: Command, actor: str, source: set[str] | frozenset[State] | None,
+    contract: frozenset[ContractState], when: Predicate | None, target: str,
+    *events: type[Event],
+) -> Row:  # fmt: skip
+    states = None if source is None else frozenset(source)
+    return Row(command, actor, states, contract, when, target, events)  # type: ignore[arg-type]
+
+
+C = Command
+UNAPPROVED = {"draft", "pending_approval", "changes_requested"}
+EDITABLE = {*UNAPPROVED, "approved"}
+
+# fmt: off
+TABLE: tuple[Row, ...] = (
+    # command              actor         from                contract  when                     to
+    _row(C.CREATE, "customer", None, OPEN, CUSTOMERS_CREATE_FOR_APPROVAL, "draft", MilestoneCreated),  # noqa: E501
+    _row(C.CREATE, "customer", None, OPEN, CUSTOMERS_CREATE_APPROVED, "approved", MilestoneCreated),
+    _row(C.CREATE, "freelancer", None, OPEN, FREELANCERS_CREATE, "approved", MilestoneCreated),
+    _row(C.EDIT, CREATOR, {"approved"}, OPEN, NEEDS_APPROVAL, "pending_approval", MilestoneEdited),
+    _row(C.EDIT, CREATOR, EDITABLE, OPEN, None, SAME, MilestoneEdited),
+    _row(C.SEND_FOR_APPROVAL, "customer", {"draft", "changes_requested"}, OPEN, NEEDS_APPROVAL, "pending_approval", MilestoneSentForApproval),  # noqa: E501
+    _row(C.APPROVE, "freelancer", {"pending_approval"}, LIVE, CHARGES_ON_APPROVAL, "funding", MilestoneApproved, MilestoneFundingRequested),  # noqa: E501
+    _row(C.APPROVE, "freelancer", {"pending_approval"}, OPEN, NEEDS_APPROVAL, "approved", MilestoneApproved),  # noqa: E501
+    _row(C.REQUEST_CHANGES, "freelancer", {"pending_approval"}, OPEN, None, "changes_requested", MilestoneChangesRequested),  # noqa: E501
+    _row(C.DELETE, CREATOR, UNAPPROVED, OPEN, None, "deleted", MilestoneDeleted),
+    _row(C.DELETE, CREATOR, {"approved"}, OPEN, APPROVED_DELETABLE, "deleted", MilestoneDeleted),
+    # pay (also: charge-on-approval charges every approved milestone when the contract goes live)
+    _row(C.PAY, "customer", {"approved"}, LIVE, None, "funding", MilestoneFundingRequested),
+    _row(C.PAYMENT_SUCCEEDED, "payments", {"funding"}, ANY, None, "funded", MilestoneFunded),
+    _row(C.PAYMENT_FAILED, "payments", {"funding"}, ANY, None, "approved", MilestonePaymentFailed),
+    _row(C.PAYMENT_ACTION_REQUIRED, "payments", {"funding"}, ANY, None, SAME, MilestonePaymentActionRequired),  # noqa: E501
+    _row(C.CHARGEBACK_OPENED, "payments", ALL_STATES, ANY, NO_CHARGEBACK_YET, SAME),
+    _row(C.COMPLETE, "freelancer", {"funded"}, ANY, None, "submitted", MilestoneSubmitted),
+    _row(C.RELEASE, "customer", {"submitted"}, ANY, None, "releasing", MilestoneReleaseRequested),
+    _row(C.RELEASE, "customer", {"funded"}, ANY, SKIPS_APPROVAL, "releasing", MilestoneReleaseRequested),  # noqa: E501
+    _row(C.AUTO_RELEASE, "system", {"submitted"}, ANY, NO_REFUND_REQUEST_WAITING, "releasing", MilestoneReleaseRequested),  # noqa: E501
+    _row(C.DISPUTE, "customer", HELD, ANY, None, "disputed", DisputeOpened),
+    _row(C.RESOLVE_RELEASE, "operator", {"disputed"}, ANY, None, "releasing", DisputeResolved, MilestoneReleaseRequested),  # noqa: E501
+    _row(C.RESOLVE_REFUND, "operator", {"disputed"}, ANY, None, "refunding", DisputeResolved, MilestoneRefundOrdered),  # noqa: E501
+    _row(C.RESOLVE_SPLIT, "operator", {"disputed"}, ANY, None, "releasing", DisputeResolved, MilestoneSplitOrdered),  # noqa: E501
+    _row(C.REQUEST_REFUND, "customer", HELD, ANY, FIRST_REFUND_REQUEST, SAME, MilestoneRefundRequested),  # noqa: E501
+    _row(C.ACCEPT_REFUND_REQUEST, "freelancer", HELD, ANY, REFUND_REQUEST_OPEN, "refunding", MilestoneRefundOrdered),  # noqa: E501
+    _row(C.DECLINE_REFUND_REQUEST, "freelancer", HELD, ANY, REFUND_REQUEST_OPEN, "disputed", MilestoneRefundRequestDeclined, DisputeOpened),  # noqa: E501
+    _row(C.REFUND_DEADLINE, "system", HELD, ANY, REFUND_REQUEST_OPEN, "refunding", MilestoneRefundOrdered),  # noqa: E501
+    _row(C.REFUND, "freelancer", HELD, ANY, None, "refunding", MilestoneRefundOrdered),
+    _row(C.HOLDING_LIMIT, "system", HELD, ANY, FALLBACK_RELEASE, "releasing", MilestoneReleaseRequested),  # noqa: E501
+    _row(C.HOLDING_LIMIT, "system", HELD, ANY, FALLBACK_REFUND, "refunding", MilestoneRefundOrdered),  # noqa: E501
+    _row(C.RELEASE_COMPLETED, "payments", {"releasing"}, ANY, NO_SPLIT_ORDERED, "released", MilestoneReleased),  # noqa: E501
+    _row(C.SPLIT_COMPLETED, "payments", {"releasing"}, ANY, SPLIT_ORDERED, "settled", MilestoneSettled),  # noqa: E501
+    _row(C.REFUND_COMPLETED, "payments", {"refunding"}, ANY, None, "refunded", MilestoneRefunded),
+    # the contract's rows
+    _row(C.SUBMIT_PROPOSAL, "freelancer", None, ANY, None, "proposal", ProposalSubmitted),
+    _row(C.ACCEPT, "customer", None, PROPOSAL, None, "live", ContractStarted),
+    _row(C.DECLINE, "customer", None, PROPOSAL, None, "declined", ProposalDeclined),
+    _row(C.WITHDRAW, "freelancer", None, PROPOSAL, None, "withdrawn", ProposalWithdrawn),
+    _row(C.END, PARTY, None, LIVE, NO_MONEY_IN_FLIGHT, "ended", ContractEnded),
 )
+# fmt: on
 
-
-def _actor(ctx: Context, *roles: ActorRole) -> None:
-    if ctx.actor not in roles:
-        who = " or ".join(roles)
-        raise Refused("actor.wrong_role", f"Only the {who} can do this.", status=403)
-
-
-def _state(ctx: Context, allowed: frozenset[State] | set[State], what: str) -> State:
-    state = ctx.state
-    assert state is not None
-    if state in allowed:
-        return state
-    if state == "deleted":
-        raise Refused("milestone.deleted", "This milestone was deleted.")
-    raise Refused(
-        "milestone.wrong_state", f"A milestone that is {state.replace('_', ' ')} cannot be {what}."
-    )
-
-
-def _not_paid(ctx: Context, what: str) -> None:
-    if ctx.state in PAID:
-        raise Refused(
-            "milestone.already_paid", f"A milestone cannot be {what} once it has been paid for."
-        )
-
-
-def _contract_open(ctx: Context) -> None:
-    if ctx.contract not in ("proposal", "live"):
-        raise Refused("contract.closed", f"The contract is {ctx.contract}; nothing can change.")
-
-
-def _refund_requested(ctx: Context) -> None:
-    if not ctx.refund_requested:
-        raise Refused("milestone.no_refund_request", "The customer has not requested a refund.")
-
-
-def _creator(ctx: Context) -> ActorRole:
-    return "customer" if ctx.settings.customer_mode else "freelancer"
-
-
-HELD: frozenset[State] = frozenset({"funded", "submitted"})
-
-#: The rows of the workflow table that depend on nothing but who acts and the state:
-#: command -> (the one role that may, the states it may happen in, the verb for a refusal,
-#: the state it moves to).
-_MOVES: dict[Command, tuple[ActorRole, frozenset[State], str, State]] = {
-    Command.PAYMENT_SUCCEEDED: ("payments", frozenset({"funding"}), "marked funded", "funded"),
-    Command.PAYMENT_FAILED: ("payments", frozenset({"funding"}), "marked failed", "approved"),
-    Command.COMPLETE: ("freelancer", frozenset({"funded"}), "marked complete", "submitted"),
-    Command.DISPUTE: ("customer", HELD, "disputed", "disputed"),
-    Command.RESOLVE_RELEASE: ("operator", frozenset({"disputed"}), "resolved", "releasing"),
-    Command.RESOLVE_SPLIT: ("operator", frozenset({"disputed"}), "resolved", "releasing"),
-    Command.RESOLVE_REFUND: ("operator", frozenset({"disputed"}), "resolved", "refunding"),
-    Command.REFUND: ("freelancer", HELD, "refunded", "refunding"),
-    Command.RELEASE_COMPLETED: (
-        "payments",
-        frozenset({"releasing"}),
-        "marked released",
-        "released",
-    ),
-    Command.SPLIT_COMPLETED: ("payments", frozenset({"releasing"}), "marked settled", "settled"),
-    Command.REFUND_COMPLETED: ("payments", frozenset({"refunding"}), "marked refunded", "refunded"),
+ROWS: dict[Command, tuple[Row, ...]] = {
+    command: tuple(row for row in TABLE if row.command == command) for command in Command
 }
 
 
-def decide(command: Command, ctx: Context) -> State:
-    """The state the milestone moves to under ``command``, or :class:`Refused`."""
+def decide(command: Command, ctx: Context) -> Row:
+    """The row of the table that applies, or :class:`Refused` saying which rule refused.
+
+    Checked in this order, so the refusal is the most specific one: a chargeback freezes
+    money; who acts; the contract's state; the settings; the milestone's state; its flags.
+    """
     if ctx.chargeback_open and command in MOVES_MONEY:
         raise Refused(
             "milestone.chargeback_open",
@@ -206,156 +190,63 @@ def decide(command: Command, ctx: Context) -> State:
             "while the marketplace's operators handle it, so nothing can be released or "
             "refunded now.",
         )
-    if (move := _MOVES.get(command)) is not None:
-        role, allowed, what, target = move
-        _actor(ctx, role)
-        _state(ctx, allowed, what)
-        return target
-    s = ctx.settings
-    match command:
-        case Command.CREATE:
-            _contract_open(ctx)
-            if ctx.actor == "customer" and not s.customer_mode:
-                raise Refused(
-                    "setting.customer_cannot_create",
-                    "On this marketplace freelancers create the milestones.",
-                )
-            if ctx.actor == "freelancer" and s.customer_mode:
-                raise Refused(
-                    "setting.freelancer_cannot_create",
-                    "On this marketplace customers create the milestones (tasks).",
-                )
-            _actor(ctx, "customer", "freelancer")
-            return "draft" if s.needs_freelancer_approval else "approved"
-
-        case Command.EDIT:
-            _contract_open(ctx)
-            _actor(ctx, _creator(ctx))
-            _not_paid(ctx, "edited")
-            state = _state(ctx, UNPAID, "edited")
-            if state == "approved" and s.needs_freelancer_approval:
-                return "pending_approval"
-            return state
-
-        case Command.SEND_FOR_APPROVAL:
-            _contract_open(ctx)
-            _actor(ctx, "customer")
-            if not s.needs_freelancer_approval:
-                raise Refused(
-                    "setting.no_freelancer_approval",
-                    "On this marketplace milestones need no freelancer approval.",
-                )
-            _not_paid(ctx, "sent for approval")
-            _state(ctx, {"draft", "changes_requested"}, "sent for approval")
-            return "pending_approval"
-
-        case Command.APPROVE:
-            _contract_open(ctx)
-            _actor(ctx, "freelancer")
-            if not s.needs_freelancer_approval:
-                raise Refused(
-                    "setting.no_freelancer_approval",
-                    "On this marketplace milestones need no freelancer approval.",
-                )
-            _state(ctx, {"pending_approval"}, "approved")
-            if s.charge_on_freelancer_approval and ctx.contract == "live":
-                return "funding"
-            return "approved"
-
-        case Command.REQUEST_CHANGES:
-            _contract_open(ctx)
-            _actor(ctx, "freelancer")
-            _state(ctx, {"pending_approval"}, "sent back for changes")
-            return "changes_requested"
-
-        case Command.DELETE:
-            _contract_open(ctx)
-            _actor(ctx, _creator(ctx))
-            _not_paid(ctx, "deleted")
-            state = _state(ctx, UNPAID, "deleted")
-            if state == "approved" and not (
-                s.allow_delete_until_paid or s.skip_freelancer_approval or not s.customer_mode
-            ):
-                raise Refused(
-                    "milestone.approved_by_freelancer",
-                    "The freelancer has approved this task; this marketplace does "
-                    "not allow deleting approved tasks.",
-                )
-            return "deleted"
-
-        case Command.PAY:
-            _actor(ctx, "customer")
-            if ctx.contract != "live":
-                raise Refused(
-                    "contract.not_live", "Milestones can be paid only once the contract is live."
-                )
-            _not_paid(ctx, "paid again")
-            if ctx.state == "deleted":
-                raise Refused("milestone.deleted", "This milestone was deleted.")
-            if ctx.state != "approved":
-                raise Refused(
-                    "milestone.not_approved",
-                    "Only milestones the freelancer has approved can be paid.",
-                )
-            return "funding"
-
-        case Command.RELEASE:
-            _actor(ctx, "customer")
-            releasable: set[State] = {"submitted"}
-            if s.skip_freelancer_approval:
-                releasable.add("funded")
-            elif ctx.state == "funded":
-                raise Refused(
-                    "milestone.not_submitted",
-                    "The freelancer has not marked this milestone complete yet.",
-                )
-            _state(ctx, releasable, "released")
-            return "releasing"
-
-        case Command.AUTO_RELEASE:
-            _actor(ctx, "system")
-            _state(ctx, {"submitted"}, "released automatically")
-            if ctx.refund_requested:
-                raise Refused(
-                    "milestone.refund_requested",
-                    "A refund request is open; auto-release waits for it.",
-                )
-            return "releasing"
-
-        case Command.REQUEST_REFUND:
-            _actor(ctx, "customer")
-            state = _state(ctx, HELD, "refunded on request")
-            if ctx.refund_requested:
-                raise Refused(
-                    "milestone.refund_already_requested",
-                    "A refund has already been requested for this milestone.",
-                )
-            return state
-
-        case Command.ACCEPT_REFUND_REQUEST | Command.DECLINE_REFUND_REQUEST:
-            _actor(ctx, "freelancer")
-            _state(ctx, HELD, "refunded on request")
-            _refund_requested(ctx)
-            return "refunding" if command == Command.ACCEPT_REFUND_REQUEST else "disputed"
-
-        case Command.REFUND_DEADLINE:
-            _actor(ctx, "system")
-            _state(ctx, HELD, "refunded at the deadline")
-            _refund_requested(ctx)
-            return "refunding"
-
-        case Command.HOLDING_LIMIT:
-            _actor(ctx, "system")
-            _state(ctx, HELD, "settled at the holding limit")
-            return "releasing" if s.holding_limit_fallback == "release" else "refunding"
-    raise AssertionError(f"unhandled command {command}")  # pragma: no cover
+    rows = [row for row in ROWS[command] if row.acts(ctx.actor, ctx)]
+    if not rows:
+        raise _wrong_role(command, ctx)
+    if not (on_contract := [row for row in rows if ctx.contract in row.contract]):
+        raise _contract_refusal(command, rows, ctx)
+    settled = [
+        row for row in on_contract if row.when is None or not row.when.on_settings or row.when(ctx)
+    ]
+    if not settled:
+        raise _predicate_refusal(on_contract[0])
+    in_state = [row for row in settled if row.source is None or ctx.state in row.source]
+    if not in_state:
+        for other in on_contract:  # a row the settings ruled out would have applied here
+            if other not in settled and other.source and ctx.state in other.source:
+                raise _predicate_refusal(other)
+        raise _state_refusal(command, ctx)
+    for row in in_state:
+        if row.when is None or row.when(ctx):
+            return row
+    raise _predicate_refusal(in_state[0])
 
 
-def holding_limit_days(freelancer_country: str | None) -> int:
-    """How many days Stripe lets the platform hold funds: about 90, 2 years in the US."""
-    return 730 if freelancer_country == "US" else 90
+def next_state(command: Command, ctx: Context) -> str:
+    """The state ``command`` moves to (a milestone's, or the contract's), or Refused."""
+    return decide(command, ctx).next_state(ctx.state if ctx.state is not None else ctx.contract)
 
 
-def can_end_contract(milestone_states: list[State]) -> bool:
-    """A live contract can end only when no milestone has money in flight."""
-    return not any(state in MONEY_IN_FLIGHT for state in milestone_states)
+def allowed(command: Command, ctx: Context) -> bool:
+    """Whether ``command`` may happen now (for a front end's ``actions``)."""
+    try:
+        decide(command, ctx)
+    except Refused:
+        return False
+    return True
+
+
+def _wrong_role(command: Command, ctx: Context) -> Refused:
+    roles: list[str] = []
+    for row in ROWS[command]:
+        who = {CREATOR: ctx.settings.creator, PARTY: "customer or freelancer"}.get(
+            row.actor, row.actor
+        )
+        if who not in roles:
+            roles.append(who)
+    return refusals.wrong_role(roles)
+
+
+def _contract_refusal(command: Command, rows: list[Row], ctx: Context) -> Refused:
+    allowed_states = frozenset().union(*(row.contract for row in rows))
+    return refusals.contract_state(command, allowed_states, ctx.contract)
+
+
+def _predicate_refusal(row: Row) -> Refused:
+    assert row.when is not None
+    return Refused(row.when.refusal_code, row.when.refusal)
+
+
+def _state_refusal(command: Command, ctx: Context) -> Refused:
+    assert ctx.state is not None
+    return refusals.milestone_state(command, ctx.state)

@@ -1,7 +1,9 @@
-"""The contracts service's consumers: payment outcomes move milestones on."""
+"""The contracts service's consumers: payment outcomes move milestones on (each in the
+consumer's inbox transaction, through the unit of work)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cairn_chassis.db import Database
@@ -26,111 +28,96 @@ from cairn_schemas.events import (
 from faststream.kafka import KafkaBroker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cairn_contracts.adapters.unit_of_work import SqlUnitOfWork
 from cairn_contracts.config import Settings
-from cairn_contracts.domain.rules import Command
-from cairn_contracts.service import milestones
-from cairn_contracts.service.common import Caller
+from cairn_contracts.service import payment_outcomes
+from cairn_contracts.service.payment_outcomes import Apply
 
 CONSUMER = "contracts"
 
 
-def _payments(marketplace_id: str) -> Caller:
-    return Caller(user_id="payments", marketplace_id=marketplace_id, role="payments")
+def on_funded(e: PaymentFunded) -> Apply:
+    return lambda milestone, payments, now: milestone.payment_succeeded(
+        payments, now, attempt=e.attempt, payment_intent_id=e.payment_intent_id,
+        charge_id=e.charge_id,
+    )  # fmt: skip
+
+
+def on_failed(e: PaymentFailed) -> Apply:
+    return lambda milestone, payments, now: milestone.payment_failed(
+        payments, now, attempt=e.attempt, reason=e.reason, failure_code=e.failure_code,
+        payment_intent_id=e.payment_intent_id,
+    )  # fmt: skip
+
+
+def on_action_required(e: PaymentActionRequired) -> Apply:
+    return lambda milestone, payments, now: milestone.payment_action_required(
+        payments, now, attempt=e.attempt, payment_intent_id=e.payment_intent_id,
+        client_secret=e.client_secret,
+    )  # fmt: skip
+
+
+def on_released(e: PaymentReleased) -> Apply:
+    details = e.model_dump(include={"transfer_id", "amount_to_freelancer", "platform_fee"})
+    return lambda milestone, payments, now: milestone.release_completed(payments, now, **details)
+
+
+def on_refunded(e: PaymentRefunded) -> Apply:
+    return lambda milestone, payments, now: milestone.refund_completed(
+        payments, now, refund_id=e.refund_id
+    )
+
+
+def on_split_settled(e: PaymentSplitSettled) -> Apply:
+    details = e.model_dump(
+        include={
+            "amount_to_freelancer", "platform_fee", "amount_refunded", "transfer_id",
+            "refund_id", "dispute_id",
+        }
+    )  # fmt: skip
+    return lambda milestone, payments, now: milestone.split_completed(payments, now, **details)
+
+
+def on_chargeback_opened(e: PaymentChargebackOpened) -> Apply:
+    return lambda milestone, payments, now: milestone.chargeback_opened(payments, now, e.reason)
+
+
+#: Each payments outcome, and what it does to the milestone it names.
+OUTCOMES: dict[type[Any], Callable[[Any], Apply]] = {
+    PaymentFunded: on_funded,
+    PaymentFailed: on_failed,
+    PaymentActionRequired: on_action_required,
+    PaymentReleased: on_released,
+    PaymentRefunded: on_refunded,
+    PaymentSplitSettled: on_split_settled,
+    PaymentChargebackOpened: on_chargeback_opened,
+}
+#: Outcomes of one funding attempt: an older attempt's answer changes nothing.
+OF_AN_ATTEMPT = (PaymentFunded, PaymentFailed, PaymentActionRequired)
 
 
 def build_router(db: Database) -> EventRouter:
-    """Handlers for the payments service's outcomes."""
+    """Handlers for the payments service's outcomes, each applied once (inbox) through the
+    unit of work in the inbox's transaction."""
     router = EventRouter(CONSUMER)
 
-    async def outcome(envelope: Envelope[Any], command: Command, **details: Any) -> None:
-        e = envelope.event
+    def handler(to_apply: Callable[[Any], Apply]) -> Callable[[Envelope[Any]], Awaitable[None]]:
+        async def handle(envelope: Envelope[Any]) -> None:
+            event = envelope.event
+            attempt = event.attempt if isinstance(event, OF_AN_ATTEMPT) else None
 
-        async def effect(session: AsyncSession) -> None:
-            await milestones.payment_outcome(
-                session, _payments(e.marketplace_id), e.milestone_id, command, **details
-            )
+            async def effect(session: AsyncSession) -> None:
+                await payment_outcomes.apply(
+                    SqlUnitOfWork(db, session), event.marketplace_id, event.milestone_id,
+                    to_apply(event), attempt=attempt,
+                )  # fmt: skip
 
-        await handle_once(db, CONSUMER, envelope, effect)
+            await handle_once(db, CONSUMER, envelope, effect)
 
-    @router.on(PaymentFunded)
-    async def on_payment_funded(envelope: Envelope[PaymentFunded]) -> None:
-        e = envelope.event
-        await outcome(
-            envelope,
-            Command.PAYMENT_SUCCEEDED,
-            attempt=e.attempt,
-            payment_intent_id=e.payment_intent_id,
-            charge_id=e.charge_id,
-        )
+        return handle
 
-    @router.on(PaymentFailed)
-    async def on_payment_failed(envelope: Envelope[PaymentFailed]) -> None:
-        e = envelope.event
-        await outcome(
-            envelope,
-            Command.PAYMENT_FAILED,
-            attempt=e.attempt,
-            reason=e.reason,
-            failure_code=e.failure_code,
-            payment_intent_id=e.payment_intent_id,
-        )
-
-    @router.on(PaymentActionRequired)
-    async def on_payment_action_required(envelope: Envelope[PaymentActionRequired]) -> None:
-        e = envelope.event
-
-        async def effect(session: AsyncSession) -> None:
-            await milestones.payment_action_required(
-                session,
-                _payments(e.marketplace_id),
-                e.milestone_id,
-                e.attempt,
-                e.payment_intent_id,
-                e.client_secret,
-            )
-
-        await handle_once(db, CONSUMER, envelope, effect)
-
-    @router.on(PaymentReleased)
-    async def on_payment_released(envelope: Envelope[PaymentReleased]) -> None:
-        e = envelope.event
-        await outcome(
-            envelope,
-            Command.RELEASE_COMPLETED,
-            transfer_id=e.transfer_id,
-            amount_to_freelancer=e.amount_to_freelancer,
-            platform_fee=e.platform_fee,
-        )
-
-    @router.on(PaymentRefunded)
-    async def on_payment_refunded(envelope: Envelope[PaymentRefunded]) -> None:
-        await outcome(envelope, Command.REFUND_COMPLETED, refund_id=envelope.event.refund_id)
-
-    @router.on(PaymentSplitSettled)
-    async def on_payment_split_settled(envelope: Envelope[PaymentSplitSettled]) -> None:
-        e = envelope.event
-        await outcome(
-            envelope,
-            Command.SPLIT_COMPLETED,
-            amount_to_freelancer=e.amount_to_freelancer,
-            platform_fee=e.platform_fee,
-            amount_refunded=e.amount_refunded,
-            transfer_id=e.transfer_id,
-            refund_id=e.refund_id,
-            dispute_id=e.dispute_id,
-        )
-
-    @router.on(PaymentChargebackOpened)
-    async def on_chargeback_opened(envelope: Envelope[PaymentChargebackOpened]) -> None:
-        e = envelope.event
-
-        async def effect(session: AsyncSession) -> None:
-            await milestones.chargeback_opened(
-                session, _payments(e.marketplace_id), e.milestone_id, e.reason
-            )
-
-        await handle_once(db, CONSUMER, envelope, effect)
-
+    for event_type, to_apply in OUTCOMES.items():
+        router.on(event_type)(handler(to_apply))
     return router
 
 

@@ -1,51 +1,35 @@
-"""Request and response bodies of the contracts API."""
+"""Response bodies of the contracts API (``*Public``, as in payments and the FastAPI
+template). Every contract and milestone carries ``actions``: what the calling user may do
+now, read from the same workflow table the commands obey."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from cairn_schemas.settings import MarketplaceSettings
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from cairn_contracts.adapters.tables import (
-    ContractHistoryRow,
-    ContractRow,
-    DisputeRow,
-    HistoryRow,
-    MessageRow,
-    MilestoneRow,
-)
+from cairn_contracts.domain.model import Contract, Milestone
+from cairn_contracts.domain.states import ActorRole
 
 T = TypeVar("T")
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=20_000)]
-Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-Money = Annotated[
-    int,
-    Field(ge=1, le=100_000_000_00, strict=True, description="Minor units (cents), never a float"),
-]
+ACTIONS = Field(
+    description="The commands the calling user may take now (a front end offers exactly "
+    "these; e.g. 'Add Task' when `add_milestone` is listed)"
+)
 
 
-class Strict(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error, not a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class SettingsOut(BaseModel):
+class SettingsPublic(BaseModel):
     marketplace_id: str
     version: int
     settings: MarketplaceSettings
 
 
-class JobIn(Strict):
-    title: Title
-    description: LongText = ""
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
 
-
-class JobOut(BaseModel):
     id: str
     marketplace_id: str
     customer_id: str
@@ -54,60 +38,7 @@ class JobOut(BaseModel):
     created_at: datetime
 
 
-class ProposalIn(Strict):
-    cover_letter: LongText = ""
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
-        None, description="The freelancer's ISO country (US escrow may be held 2 years)"
-    )
-
-
-class ReasonIn(Strict):
-    reason: Sentence | None = None
-
-
-class MilestoneIn(Strict):
-    title: Title
-    description: LongText = ""
-    amount: Money
-
-
-class MilestonePatch(Strict):
-    title: Title | None = None
-    description: LongText | None = None
-    amount: Money | None = None
-
-
-class ApproveIn(Strict):
-    version: int = Field(ge=1, description="The milestone version the freelancer reviewed")
-
-
-class MessageIn(Strict):
-    body: Sentence
-    milestone_id: str | None = None
-
-
-class ChangesIn(Strict):
-    message: Sentence
-
-
-class DisputeIn(Strict):
-    reason: Sentence
-
-
-class RefundAnswerIn(Strict):
-    accept: bool
-    message: Sentence | None = None
-
-
-class ResolveIn(Strict):
-    outcome: Literal["release", "refund", "split"]
-    amount_to_freelancer: Money | None = Field(
-        None, description="Split only: the freelancer's part; the rest is refunded"
-    )
-    note: Sentence
-
-
-class MilestoneOut(BaseModel):
+class MilestonePublic(BaseModel):
     id: str
     contract_id: str
     title: str
@@ -136,76 +67,88 @@ class MilestoneOut(BaseModel):
     chargeback_reason: str | None = None
     created_at: datetime
     updated_at: datetime
+    actions: list[str] = ACTIONS
 
     @classmethod
-    def of(cls, m: MilestoneRow, *, viewer_role: str) -> MilestoneOut:
+    def of(cls, milestone: Milestone, *, viewer_role: ActorRole) -> MilestonePublic:
         return cls(
-            id=m.id,
-            contract_id=m.contract_id,
-            title=m.title,
-            description=m.description,
-            amount=m.amount,
-            currency=m.currency,
-            state=m.state,
-            version=m.version,
-            approved_version=m.approved_version,
-            funding_attempt=m.funding_attempt,
-            refund_requested=m.refund_requested,
-            refund_respond_by=m.refund_respond_by,
-            payment_client_secret=m.client_secret if viewer_role == "customer" else None,
-            payment_failure_reason=m.failure_reason,
-            auto_release_at=m.auto_release_at,
-            dispute_id=m.dispute_id,
-            chargeback_at=m.chargeback_at,
-            chargeback_reason=m.chargeback_reason,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
+            id=milestone.id,
+            contract_id=milestone.contract_id,
+            title=milestone.title,
+            description=milestone.description,
+            amount=milestone.amount,
+            currency=milestone.currency,
+            state=milestone.state,
+            version=milestone.version,
+            approved_version=milestone.approved_version,
+            funding_attempt=milestone.funding_attempt,
+            refund_requested=milestone.refund_requested,
+            refund_respond_by=milestone.refund_respond_by,
+            payment_client_secret=milestone.client_secret if viewer_role == "customer" else None,
+            payment_failure_reason=milestone.failure_reason,
+            auto_release_at=milestone.auto_release_at,
+            dispute_id=milestone.dispute_id,
+            chargeback_at=milestone.chargeback_at,
+            chargeback_reason=milestone.chargeback_reason,
+            created_at=milestone.created_at,
+            updated_at=milestone.updated_at,
+            actions=milestone.actions(viewer_role),
         )
 
 
-class PartyOut(BaseModel):
+class PartyPublic(BaseModel):
     user_id: str
     name: str
     email: str
 
 
-class ContractOut(BaseModel):
+class ContractPublic(BaseModel):
     id: str
     marketplace_id: str
     job_id: str
     job_title: str
     state: str
-    customer: PartyOut
-    freelancer: PartyOut
+    customer: PartyPublic
+    freelancer: PartyPublic
     cover_letter: str
     settings_version: int
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
-    milestones: list[MilestoneOut] | None = None
+    milestones: list[MilestonePublic] | None = None
+    actions: list[str] = ACTIONS
 
     @classmethod
     def of(
-        cls, c: ContractRow, milestones: list[MilestoneRow] | None = None, *, viewer_role: str = ""
-    ) -> ContractOut:
+        cls, contract: Contract, *, viewer_role: ActorRole, with_milestones: bool = False
+    ) -> ContractPublic:
         return cls(
-            id=c.id,
-            marketplace_id=c.marketplace_id,
-            job_id=c.job_id,
-            job_title=c.job_title,
-            state=c.state,
-            customer=PartyOut(user_id=c.customer_id, name=c.customer_name, email=c.customer_email),
-            freelancer=PartyOut(
-                user_id=c.freelancer_id, name=c.freelancer_name, email=c.freelancer_email
+            id=contract.id,
+            marketplace_id=contract.marketplace_id,
+            job_id=contract.job_id,
+            job_title=contract.job_title,
+            state=contract.state,
+            customer=PartyPublic(
+                user_id=contract.customer_id,
+                name=contract.customer_name,
+                email=contract.customer_email,
             ),
-            cover_letter=c.cover_letter,
-            settings_version=c.settings_version,
-            created_at=c.created_at,
-            started_at=c.started_at,
-            ended_at=c.ended_at,
-            milestones=None
-            if milestones is None
-            else [MilestoneOut.of(m, viewer_role=viewer_role) for m in milestones],
+            freelancer=PartyPublic(
+                user_id=contract.freelancer_id,
+                name=contract.freelancer_name,
+                email=contract.freelancer_email,
+            ),
+            cover_letter=contract.cover_letter,
+            settings_version=contract.settings_version,
+            created_at=contract.created_at,
+            started_at=contract.started_at,
+            ended_at=contract.ended_at,
+            milestones=[
+                MilestonePublic.of(one, viewer_role=viewer_role) for one in contract.milestones
+            ]
+            if with_milestones
+            else None,
+            actions=contract.actions(viewer_role),
         )
 
 
@@ -215,8 +158,18 @@ class Page(BaseModel, Generic[T]):
     offset: int
     next_offset: int | None
 
+    @classmethod
+    def of(cls, items: list[T], limit: int, offset: int) -> Page[T]:
+        """A page of ``items``; ``next_offset`` is set when the page is full."""
+        return cls(
+            items=items,
+            limit=limit,
+            offset=offset,
+            next_offset=offset + limit if len(items) == limit else None,
+        )
 
-class ContractHistoryOut(BaseModel):
+
+class ContractHistoryPublic(BaseModel):
     """One transition of a contract (and, with ``version``, of a milestone)."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -230,17 +183,19 @@ class ContractHistoryOut(BaseModel):
     at: datetime
 
     @classmethod
-    def of(cls, h: ContractHistoryRow | HistoryRow) -> Self:
+    def of(cls, h: Any) -> Self:
         return cls.model_validate(h)
 
 
-class HistoryOut(ContractHistoryOut):
+class HistoryPublic(ContractHistoryPublic):
     """One transition of a milestone, with the milestone version it produced."""
 
     version: int
 
 
-class MessageOut(BaseModel):
+class MessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     contract_id: str
     milestone_id: str | None
@@ -249,20 +204,10 @@ class MessageOut(BaseModel):
     body: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, m: MessageRow) -> MessageOut:
-        return cls(
-            id=m.id,
-            contract_id=m.contract_id,
-            milestone_id=m.milestone_id,
-            author_id=m.author_id,
-            author_role=m.author_role,
-            body=m.body,
-            created_at=m.created_at,
-        )
 
+class DisputePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
 
-class DisputeOut(BaseModel):
     id: str
     contract_id: str
     milestone_id: str
@@ -275,18 +220,16 @@ class DisputeOut(BaseModel):
     created_at: datetime
     resolved_at: datetime | None
 
-    @classmethod
-    def of(cls, d: DisputeRow) -> DisputeOut:
-        return cls(
-            id=d.id,
-            contract_id=d.contract_id,
-            milestone_id=d.milestone_id,
-            reason=d.reason,
-            status=d.status,
-            outcome=d.outcome,
-            amount_to_freelancer=d.amount_to_freelancer,
-            amount_to_customer=d.amount_to_customer,
-            note=d.note,
-            created_at=d.created_at,
-            resolved_at=d.resolved_at,
-        )
+
+class MilestoneChangePublic(BaseModel):
+    """A live update (``event: milestone``): what changed, and the milestone now."""
+
+    change: HistoryPublic
+    milestone: MilestonePublic
+
+
+class ContractChangePublic(BaseModel):
+    """A live update (``event: contract``): what changed, and the contract now."""
+
+    change: ContractHistoryPublic
+    contract: ContractPublic

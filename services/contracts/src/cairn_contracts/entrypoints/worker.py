@@ -17,9 +17,9 @@ from cairn_chassis.runtime import (
 from cairn_schemas import topics
 
 from cairn_contracts.config import Settings
+from cairn_contracts.domain.records import Calendar
 from cairn_contracts.entrypoints.consumers import CONSUMER, build_broker
 from cairn_contracts.service import timers
-from cairn_contracts.service.common import Calendar
 
 log = get_logger(__name__)
 
