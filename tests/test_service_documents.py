@@ -3,6 +3,7 @@ ends and subscribing services read."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ PUBLISHES = {
 }
 
 
+@functools.cache
 def document(service: str, kind: str) -> dict[str, object]:
     script = Path(sys.executable).parent / f"cairn-{service}"
     out = subprocess.run(
@@ -42,8 +44,19 @@ def test_openapi_document_is_valid_and_versioned(service: str) -> None:
     validate(doc)  # raises on an invalid OpenAPI 3.1 document
     paths = doc["paths"]
     assert isinstance(paths, dict)
-    assert {"/healthz", "/readyz", "/metrics"} <= set(paths)
-    assert all(p.startswith("/v1/") for p in paths if p not in ("/healthz", "/readyz", "/metrics"))
+    assert {"/healthz", "/readyz"} <= set(paths)
+    assert "/metrics" not in paths, "metrics are on the internal port (issue 19, item 7)"
+    assert all(p.startswith("/v1/") for p in paths if p not in ("/healthz", "/readyz"))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_openapi_prints_without_any_secret(service: str) -> None:
+    """A release pipeline prints the document with none of the deployment's settings."""
+    script = Path(sys.executable).parent / f"cairn-{service}"
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "KAFKA_"))}
+    out = subprocess.run([str(script), "openapi"], capture_output=True, text=True, env=bare)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == document(service, "openapi")
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -111,7 +111,7 @@ class ServiceCLI:
             upgrade(self.migrations_dir, settings.database_url)
             return 0
         if args.command == "openapi":
-            json.dump(self.app(settings).openapi(), sys.stdout, indent=2)
+            json.dump(self.app(documents_only(settings)).openapi(), sys.stdout, indent=2)
             print()
             return 0
         if args.command == "asyncapi":
@@ -168,3 +168,15 @@ class ServiceCLI:
             why = refused.get(event_id) or "no such event on the dead-letter topic"
             print(f"not replayed: {event_id}: {why}", file=sys.stderr)
         return 1 if missing else 0
+
+
+#: Verifies nothing: the OpenAPI document is built from the routes, never from a key.
+_DOCUMENTS_ONLY_SECRET = "openapi-document-only-this-key-verifies-nothing"
+
+
+def documents_only(settings: ServiceSettings) -> ServiceSettings:
+    """``settings`` fit to build the app for its OpenAPI document alone: a release's
+    pipeline prints it without any of the deployment's secrets (issue 19)."""
+    if settings.jwt_secret or settings.jwt_public_key or settings.jwt_jwks_url:
+        return settings
+    return settings.model_copy(update={"jwt_secret": _DOCUMENTS_ONLY_SECRET})

@@ -6,20 +6,21 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
-from aiokafka import AIOKafkaClient
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 
 from cairn_chassis import worker_http
 from cairn_chassis.auth import TokenVerifier
 from cairn_chassis.db import Database
 from cairn_chassis.errors import install_problem_handlers
+from cairn_chassis.health import Check, SchemaAtHead, run_checks
 from cairn_chassis.idempotency import IdempotencyMiddleware
-from cairn_chassis.kafka_security import client_kwargs
+from cairn_chassis.metrics import api_metrics
 from cairn_chassis.openapi import document_api
 from cairn_chassis.protection import RateLimitMiddleware, SecurityHeadersMiddleware
 from cairn_chassis.requestguard import RequestGuardMiddleware
@@ -33,30 +34,6 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 HTTP_REQUESTS = Counter("cairn_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("cairn_http_request_seconds", "HTTP request latency", ["method", "route"])
 
-ReadinessCheck = Callable[[], Awaitable[None]]
-
-
-class BrokerProbe:
-    """Answers whether the Kafka cluster is reachable (cached for a few seconds)."""
-
-    def __init__(self, settings: ServiceSettings, *, ttl_s: float = 5.0) -> None:
-        self._bootstrap = settings.kafka_bootstrap_servers
-        self._client_kwargs = client_kwargs(settings)
-        self._ttl_s = ttl_s
-        self._ok_until = 0.0
-
-    async def __call__(self) -> None:
-        if time.monotonic() < self._ok_until:
-            return
-        client = AIOKafkaClient(
-            bootstrap_servers=self._bootstrap, request_timeout_ms=3000, **self._client_kwargs
-        )
-        try:
-            await asyncio.wait_for(client.bootstrap(), timeout=5)
-        finally:
-            await client.close()
-        self._ok_until = time.monotonic() + self._ttl_s
-
 
 def create_app(
     settings: ServiceSettings,
@@ -66,23 +43,34 @@ def create_app(
     version: str,
     description: str,
     routers: Sequence[APIRouter],
-    readiness: Sequence[tuple[str, ReadinessCheck]] = (),
+    migrations: Path | None,
+    readiness: Sequence[Check] = (),
 ) -> FastAPI:
-    """A FastAPI app with the shared plumbing; ``routers`` carry the service's /v1 API."""
+    """A FastAPI app with the shared plumbing; ``routers`` carry the service's /v1 API.
+
+    ``migrations`` is the service's Alembic folder: ``/readyz`` fails until the database
+    is at its head (None only for apps without migrations, e.g. the chassis' tests). The
+    brokers are not checked: an API's writes go to the outbox, whatever Kafka does.
+    """
+    checks: list[Check] = [("database", db.ping)]
+    if migrations is not None:
+        checks.append(("schema", SchemaAtHead(db, migrations)))
+    checks.extend(readiness)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         internal: asyncio.Task[None] | None = None
-        if not settings.http_public_metrics and settings.worker_port:
-            # Metrics off the public port: on the internal one, as the workers serve them.
+        if settings.internal_port:
+            # Metrics (and the probes, as a worker serves them) on the internal port.
             internal = asyncio.create_task(
                 worker_http.serve(
                     settings.api_host,
-                    settings.worker_port,
+                    settings.internal_port,
                     stopping,
                     alive=lambda: True,
-                    checks=[("database", db.ping)],
+                    checks=checks,
+                    registry=api_metrics(),
                 )
             )
         yield
@@ -146,27 +134,17 @@ def create_app(
     for router in routers:
         app.include_router(router)
 
-    checks: list[tuple[str, ReadinessCheck]] = [
-        ("database", db.ping),
-        ("broker", BrokerProbe(settings)),
-        *readiness,
-    ]
-
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: database and broker answer")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the database answers and its schema is at this release's head",
+    )
     async def readyz() -> JSONResponse:
-        results: dict[str, Any] = {}
-        ok = True
-        for name, check in checks:
-            try:
-                await asyncio.wait_for(check(), timeout=6)
-                results[name] = "ok"
-            except Exception as exc:
-                ok = False
-                results[name] = f"failed: {exc!r}"
+        ok, results = await run_checks(checks)
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": results},
             status_code=200 if ok else 503,
@@ -178,7 +156,7 @@ def create_app(
             "/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response
         )
         async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            return Response(api_metrics().expose(), media_type=CONTENT_TYPE_LATEST)
 
     document_api(app)
     return app

@@ -49,6 +49,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         "stripe",
         "httpx",
         "httpcore",
+        "alembic.runtime.plugins",  # a line per plugin whenever the migrations are read
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.contextvars.bind_contextvars(service=service)

@@ -32,6 +32,7 @@ from cairn_chassis.db import Database
 from cairn_chassis.inbox import record_once
 from cairn_chassis.kafka_security import broker_security
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
 from cairn_chassis.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -45,6 +46,7 @@ EVENTS_CONSUMED = Counter(
 EVENT_HANDLE_SECONDS = Histogram(
     "cairn_event_handle_seconds", "Time to handle one event", ["consumer", "type"]
 )
+worker_only(EVENTS_CONSUMED, EVENT_HANDLE_SECONDS)
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:

@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cairn_chassis.db import OUTBOX_CHANNEL, OUTBOX_WRITTEN, Database
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
 
 log = get_logger(__name__)
 
@@ -34,9 +35,14 @@ OUTBOX_PUBLISHED = Counter(
     "cairn_outbox_published_total", "Outbox rows published to the broker", ["topic"]
 )
 OUTBOX_PENDING = Gauge("cairn_outbox_pending", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "cairn_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits)",
+)
 OUTBOX_PUBLISH_ERRORS = Counter(
     "cairn_outbox_publish_errors_total", "Outbox publish batches that failed"
 )
+worker_only(OUTBOX_PUBLISHED, OUTBOX_PENDING, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISH_ERRORS)
 
 
 def utcnow() -> datetime:
@@ -248,12 +254,25 @@ class OutboxRelay:
         return [row for row in rows if row.key not in blocked]
 
 
-async def count_pending(db: Database) -> int:
-    """How many outbox rows wait to be published (for /readyz and metrics)."""
+async def measure_outbox(db: Database, now: datetime) -> tuple[int, float]:
+    """How many outbox rows wait to be published and how old the oldest is (seconds);
+    sets ``cairn_outbox_pending`` and ``cairn_outbox_oldest_unpublished_age_seconds``."""
     async with db.transaction() as session:
         result = await (await session.connection()).execute(
-            text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            text("SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL")
         )
-        (n,) = result.one()
-        OUTBOX_PENDING.set(int(n))
-        return int(n)
+        count, oldest = result.one()
+    if isinstance(oldest, str):  # SQLite hands back text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    OUTBOX_PENDING.set(int(count))
+    OUTBOX_OLDEST_AGE.set(age)
+    return int(count), age
+
+
+async def count_pending(db: Database) -> int:
+    """How many outbox rows wait to be published."""
+    count, _age = await measure_outbox(db, utcnow())
+    return count

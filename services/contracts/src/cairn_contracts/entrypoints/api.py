@@ -16,7 +16,7 @@ from cairn_schemas.settings import MarketplaceSettings
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from cairn_contracts.config import Settings
+from cairn_contracts.config import MIGRATIONS, Settings
 from cairn_contracts.domain.errors import NotFound, Refused
 from cairn_contracts.entrypoints.schemas import (
     ApproveIn,
@@ -567,4 +567,5 @@ def create_api(settings: Settings) -> FastAPI:
         version="1.0.0",
         description="Marketplaces, jobs, proposals, contracts and the milestone workflow.",
         routers=[router],
+        migrations=MIGRATIONS,
     )

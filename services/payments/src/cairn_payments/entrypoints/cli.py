@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cairn_chassis.cli import ServiceCLI
 from cairn_chassis.settings import ServiceSettings
 from faststream.kafka import KafkaBroker
 
-from cairn_payments.config import Settings
+from cairn_payments.config import MIGRATIONS, Settings
 from cairn_payments.entrypoints.api import VERSION, create_app
 from cairn_payments.entrypoints.consumers import build_broker
 from cairn_payments.entrypoints.worker import run
-
-MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
 def _broker(settings: ServiceSettings) -> KafkaBroker:
