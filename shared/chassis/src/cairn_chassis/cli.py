@@ -23,6 +23,7 @@ from cairn_chassis.deadletters import read_dead_letters, replay
 from cairn_chassis.logging import configure_logging
 from cairn_chassis.migrations import upgrade
 from cairn_chassis.settings import DevelopmentValuesRefused, ServiceSettings
+from cairn_chassis.tracing import configure_tracing
 
 Extra = tuple[
     str,
@@ -89,6 +90,8 @@ class ServiceCLI:
         settings = self.settings()
         if args.command in ("api", "worker", "migrate"):
             configure_logging(self.name, settings.log_level, settings.log_json)
+        if args.command in ("api", "worker"):
+            configure_tracing(self.name, args.command)
         if args.command in ("api", "worker"):
             try:
                 settings.refuse_development_values()

@@ -24,8 +24,10 @@ from cairn_chassis.metrics import api_metrics
 from cairn_chassis.openapi import document_api
 from cairn_chassis.protection import RateLimitMiddleware, SecurityHeadersMiddleware
 from cairn_chassis.requestguard import RequestGuardMiddleware
+from cairn_chassis.requestlog import RequestContextMiddleware
 from cairn_chassis.settings import ServiceSettings
 from cairn_chassis.textguard import RejectControlCharactersMiddleware
+from cairn_chassis.tracing import instrument_app
 
 #: A list endpoint's ``offset``, bounded: PostgreSQL refuses an OFFSET beyond a bigint,
 #: which would otherwise surface as a 500 (found by schemathesis).
@@ -113,8 +115,20 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_allowed_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["authorization", "content-type", "idempotency-key", "if-match"],
-            expose_headers=["etag", "location", "idempotent-replayed", "retry-after"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "idempotency-key",
+                "if-match",
+                "x-request-id",
+            ],
+            expose_headers=[
+                "etag",
+                "location",
+                "idempotent-replayed",
+                "retry-after",
+                "x-request-id",
+            ],
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)
@@ -130,6 +144,10 @@ def create_app(
         HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
         HTTP_SECONDS.labels(request.method, path).observe(time.perf_counter() - start)
         return response
+
+    # Outermost of all (added last): every log line of the request, a refusal's too,
+    # carries its id, and every answer echoes it.
+    app.add_middleware(RequestContextMiddleware)
 
     for router in routers:
         app.include_router(router)
@@ -159,4 +177,5 @@ def create_app(
             return Response(api_metrics().expose(), media_type=CONTENT_TYPE_LATEST)
 
     document_api(app)
+    instrument_app(app)
     return app
