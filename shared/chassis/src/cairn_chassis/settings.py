@@ -269,6 +269,11 @@ class ServiceSettings(BaseSettings):
                 found.append(f"{name} is under {MIN_JWT_SECRET_BYTES} bytes")
         if self.is_sqlite:
             found.append(f"{prefix}DATABASE_URL is an embedded SQLite file (use PostgreSQL)")
+        if self.jwt_jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            # Any application of the same identity provider could sign in otherwise.
+            found.append(
+                "CAIRN_JWT_JWKS_URL is set without CAIRN_JWT_ISSUER and CAIRN_JWT_AUDIENCE"
+            )
         return found
 
     def refuse_development_values(self) -> None:
