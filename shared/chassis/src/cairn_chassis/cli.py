@@ -16,8 +16,8 @@ import uvicorn
 from cairn_schemas import topics as cairn_topics
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from faststream.specification import AsyncAPI
 
+from cairn_chassis.asyncapi import asyncapi_document
 from cairn_chassis.auth import ROLES, mint_token
 from cairn_chassis.deadletters import read_dead_letters, replay
 from cairn_chassis.logging import configure_logging
@@ -56,7 +56,7 @@ class ServiceCLI:
         sub.add_parser("worker", help="run the event consumers, the outbox relay and timers")
         sub.add_parser("migrate", help="bring the database schema up to date")
         sub.add_parser("openapi", help="print the OpenAPI document (JSON)")
-        sub.add_parser("asyncapi", help="print the AsyncAPI document FastStream generates")
+        sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of its events")
         tok = sub.add_parser("dev-token", help="mint a bearer token for the local stack")
         tok.add_argument("--role", required=True, choices=ROLES)
         tok.add_argument("--sub", required=True)
@@ -118,13 +118,11 @@ class ServiceCLI:
             print()
             return 0
         if args.command == "asyncapi":
-            spec = AsyncAPI(
-                self.broker(settings),
-                title=f"Cairn {self.name}",
-                version=self.version,
-                description=f"Events the Cairn {self.name} service consumes and publishes.",
+            document = asyncapi_document(
+                self.broker(settings), title=f"Cairn {self.name}", version=self.version
             )
-            print(spec.to_specification().to_json())
+            json.dump(document, sys.stdout, indent=2)
+            print()
             return 0
         if args.command == "dev-token":
             print(

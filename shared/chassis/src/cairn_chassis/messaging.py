@@ -15,7 +15,7 @@ import asyncio
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from cairn_schemas.base import Event
@@ -26,8 +26,6 @@ from cairn_schemas.cloudevents import (
     InvalidEvent,
     from_kafka,
 )
-from cairn_schemas.registry import events_on
-from cairn_schemas.topics import COMPACTED
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -35,6 +33,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cairn_chassis.asyncapi import declare_publication, declare_subscription
 from cairn_chassis.correlation import handling_event
 from cairn_chassis.db import Database
 from cairn_chassis.inbox import record_once
@@ -265,6 +264,7 @@ def subscribe(
         description=description or f"Consumer group {router.consumer}; handles: {handled}",
     )
     subscriber(dispatcher.__call__)
+    declare_subscription(broker, router.consumer, topics, sorted(router.handlers), description)
     return dispatcher
 
 
@@ -284,19 +284,6 @@ async def publish_record(
 
 
 def document_publications(broker: KafkaBroker, service: str, topic_names: Sequence[str]) -> None:
-    """Declare what ``service`` publishes, so the AsyncAPI document shows every payload.
-
-    The relay publishes through the broker directly; these declarations carry the schema
-    (a union of the topic's event types) for the internal services that subscribe.
-    """
-    for topic in topic_names:
-        classes = events_on(topic)
-        schema: Any = Union[classes] if len(classes) > 1 else classes[0]  # noqa: UP007
-        key = "marketplace id" if topic in COMPACTED else "contract id"
-        broker.publisher(
-            topic,
-            title=f"{service}→{topic}",
-            schema=schema,
-            description=f"CloudEvents 1.0, Kafka binary mode (ce_* headers, JSON body); "
-            f"key = {key}. Types: " + ", ".join(c.event_type for c in classes),
-        )
+    """Declare what ``service`` publishes (through its outbox relay), for its AsyncAPI
+    document (:mod:`cairn_chassis.asyncapi`)."""
+    declare_publication(broker, service, topic_names)
