@@ -20,8 +20,8 @@ uv:
 sync: uv ## install the workspace (from uv.lock) into .venv
 	@$(UV) sync --frozen --all-packages
 
-run: sync ## start the whole system locally (broker, Stripe stand-in, mail sink, 3 services)
-	@$(UV) run --no-sync python -m cairn_devstack.up
+run: sync ## start the whole system locally (broker, Stripe stand-in, mail sink, 3 services); TRACES=1 writes spans to .data/traces
+	@$(UV) run --no-sync python -m cairn_devstack.up $(if $(TRACES),--traces)
 
 demo: ## walk the vertical slice through the APIs of a running `make run`
 	@$(UV) run --no-sync python -m cairn_devstack.demo

@@ -42,6 +42,8 @@ NOT_SET = {
     "your identity provider issues one",
     "CAIRN_JWT_ISSUER": "an empty value would demand iss = ''; set it in an overlay if your "
     "identity provider issues one",
+    "CAIRN_JWT_JWKS_URL": "the base verifies with the key in the Secret cairn-jwt; an overlay "
+    "that uses your identity provider's JWKS sets it (with the issuer and audience)",
     "NOTIFICATIONS_SMTP_STARTTLS": "unset means STARTTLS whenever the relay offers it; an "
     "empty value is not a boolean",
     "NOTIFICATIONS_SMTP_CERT_BUNDLE": "the image's CA store applies; for a private CA, mount "

@@ -63,6 +63,7 @@ def cairn_stack(
     run = uuid.uuid4().hex[:8]
     names = {s: f"cairn_e2e_{s}_{run}" for s in ("contracts", "payments", "notifications")}
     urls = {s: create_database(name) for s, name in names.items()}
+    log_dir = Path(tempfile.mkdtemp(prefix="cairn-e2e-logs-"))
     stack = CairnStack(
         Infra(
             kafka_bootstrap=e2e_bootstrap,
@@ -75,11 +76,15 @@ def cairn_stack(
             jwt_secret=JWT_SECRET,
         ),
         # Outside pytest's rotating temp folders, so the logs of a failed run survive.
-        log_dir=Path(tempfile.mkdtemp(prefix="cairn-e2e-logs-")),
+        log_dir=log_dir,
         # A settings "day" lasts DAY_SECONDS here, so deadlines fire while a test watches.
+        # Every process traces into a file of spans (test_tracing.py reads them).
         extra_env={
             "CONTRACTS_DAY_SECONDS": str(DAY_SECONDS),
             "CONTRACTS_TIMER_POLL_INTERVAL_S": "0.5",
+            "OTEL_TRACES_EXPORTER": "file",
+            "CAIRN_OTEL_TRACES_DIR": str(log_dir / "traces"),
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
         },
     )
     stack.migrate()

@@ -31,9 +31,9 @@ from cairn_devstack.postgres import create_database, drop_database
 from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import SmtpSender
 from cairn_notifications.adapters.tables import EmailDelivery
+from cairn_notifications.config import MIGRATIONS as MIGRATIONS_DIR
 from cairn_notifications.config import Settings
 from cairn_notifications.entrypoints import api
-from cairn_notifications.entrypoints.cli import MIGRATIONS_DIR
 from cairn_notifications.entrypoints.consumers import CONSUMER, TOPICS, build_broker
 from cairn_notifications.service.deliver import EmailDispatcher
 from cairn_schemas import topics

@@ -29,6 +29,7 @@ async def _client(settings: ServiceSettings, db: Database, **over: object) -> ht
         version="1",
         description="d",
         routers=[router],
+        migrations=None,
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://t")
@@ -96,7 +97,9 @@ async def test_docs_and_metrics_can_be_taken_off_the_public_port(
     plain: httpx.AsyncClient, settings: ServiceSettings, db: Database
 ) -> None:
     assert (await plain.get("/docs")).status_code == 200
-    assert (await plain.get("/metrics")).status_code == 200
-    async with await _client(settings, db, http_public_docs=False, http_public_metrics=False) as c:
+    assert (await plain.get("/metrics")).status_code == 404, "metrics: the internal port"
+    async with await _client(settings, db, http_public_metrics=True) as c:
+        assert (await c.get("/metrics")).status_code == 200
+    async with await _client(settings, db, http_public_docs=False) as c:
         for url in ("/docs", "/redoc", "/openapi.json", "/metrics"):
             assert (await c.get(url)).status_code == 404, url

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from cairn_chassis.health import locate_migrations
 from cairn_chassis.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+#: This service's Alembic migrations: `migrate` applies them, /readyz waits for their head.
+MIGRATIONS: Path = locate_migrations(Path(__file__).resolve().parent)
 
 
 class Settings(ServiceSettings):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
+from cairn_chassis.health import locate_migrations
 from cairn_chassis.settings import ServiceSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -11,6 +13,10 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 _MAIL_SINK_PORT = 1025
 _PRODUCTION_RETRY_WINDOW_S = 86_400.0
+
+
+#: This service's Alembic migrations: `migrate` applies them, /readyz waits for their head.
+MIGRATIONS: Path = locate_migrations(Path(__file__).resolve().parent)
 
 
 class Settings(ServiceSettings):

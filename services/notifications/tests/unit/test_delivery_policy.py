@@ -18,8 +18,8 @@ from cairn_chassis.outbox import OutboxMessage
 from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import DeliveryError, OutgoingEmail
 from cairn_notifications.adapters.tables import ContractParties, EmailDelivery
+from cairn_notifications.config import MIGRATIONS as MIGRATIONS_DIR
 from cairn_notifications.config import Settings
-from cairn_notifications.entrypoints.cli import MIGRATIONS_DIR
 from cairn_notifications.service.alerts import ALERT
 from cairn_notifications.service.deliver import EMAILS, EmailDispatcher, backoff
 from cairn_notifications.service.notify import on_event

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from cairn_chassis.health import locate_migrations
 from cairn_chassis.settings import ServiceSettings
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
 LOCAL_API_KEY = "sk_test_cairn_localstripe"
+
+
+#: This service's Alembic migrations: `migrate` applies them, /readyz waits for their head.
+MIGRATIONS: Path = locate_migrations(Path(__file__).resolve().parent)
 
 
 class Settings(ServiceSettings):

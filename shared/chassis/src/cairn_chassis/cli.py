@@ -16,13 +16,14 @@ import uvicorn
 from cairn_schemas import topics as cairn_topics
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from faststream.specification import AsyncAPI
 
+from cairn_chassis.asyncapi import asyncapi_document
 from cairn_chassis.auth import ROLES, mint_token
 from cairn_chassis.deadletters import read_dead_letters, replay
 from cairn_chassis.logging import configure_logging
 from cairn_chassis.migrations import upgrade
 from cairn_chassis.settings import DevelopmentValuesRefused, ServiceSettings
+from cairn_chassis.tracing import configure_tracing
 
 Extra = tuple[
     str,
@@ -55,7 +56,7 @@ class ServiceCLI:
         sub.add_parser("worker", help="run the event consumers, the outbox relay and timers")
         sub.add_parser("migrate", help="bring the database schema up to date")
         sub.add_parser("openapi", help="print the OpenAPI document (JSON)")
-        sub.add_parser("asyncapi", help="print the AsyncAPI document FastStream generates")
+        sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of its events")
         tok = sub.add_parser("dev-token", help="mint a bearer token for the local stack")
         tok.add_argument("--role", required=True, choices=ROLES)
         tok.add_argument("--sub", required=True)
@@ -90,6 +91,8 @@ class ServiceCLI:
         if args.command in ("api", "worker", "migrate"):
             configure_logging(self.name, settings.log_level, settings.log_json)
         if args.command in ("api", "worker"):
+            configure_tracing(self.name, args.command)
+        if args.command in ("api", "worker"):
             try:
                 settings.refuse_development_values()
             except DevelopmentValuesRefused as exc:
@@ -111,17 +114,15 @@ class ServiceCLI:
             upgrade(self.migrations_dir, settings.database_url)
             return 0
         if args.command == "openapi":
-            json.dump(self.app(settings).openapi(), sys.stdout, indent=2)
+            json.dump(self.app(documents_only(settings)).openapi(), sys.stdout, indent=2)
             print()
             return 0
         if args.command == "asyncapi":
-            spec = AsyncAPI(
-                self.broker(settings),
-                title=f"Cairn {self.name}",
-                version=self.version,
-                description=f"Events the Cairn {self.name} service consumes and publishes.",
+            document = asyncapi_document(
+                self.broker(settings), title=f"Cairn {self.name}", version=self.version
             )
-            print(spec.to_specification().to_json())
+            json.dump(document, sys.stdout, indent=2)
+            print()
             return 0
         if args.command == "dev-token":
             print(
@@ -168,3 +169,15 @@ class ServiceCLI:
             why = refused.get(event_id) or "no such event on the dead-letter topic"
             print(f"not replayed: {event_id}: {why}", file=sys.stderr)
         return 1 if missing else 0
+
+
+#: Verifies nothing: the OpenAPI document is built from the routes, never from a key.
+_DOCUMENTS_ONLY_SECRET = "openapi-document-only-this-key-verifies-nothing"
+
+
+def documents_only(settings: ServiceSettings) -> ServiceSettings:
+    """``settings`` fit to build the app for its OpenAPI document alone: a release's
+    pipeline prints it without any of the deployment's secrets (issue 19)."""
+    if settings.jwt_secret or settings.jwt_public_key or settings.jwt_jwks_url:
+        return settings
+    return settings.model_copy(update={"jwt_secret": _DOCUMENTS_ONLY_SECRET})

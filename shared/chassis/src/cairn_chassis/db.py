@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cairn_chassis.tracing import instrument_engine
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout."""
@@ -35,8 +37,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             # Writers take the lock at BEGIN so two processes never deadlock on upgrade.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        instrument_engine(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+    instrument_engine(engine.sync_engine)
+    return engine
 
 
 #: PostgreSQL channel on which a commit that wrote outbox rows wakes the relays.

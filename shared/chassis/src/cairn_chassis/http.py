@@ -6,25 +6,28 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
-from aiokafka import AIOKafkaClient
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 
 from cairn_chassis import worker_http
 from cairn_chassis.auth import TokenVerifier
 from cairn_chassis.db import Database
 from cairn_chassis.errors import install_problem_handlers
+from cairn_chassis.health import Check, SchemaAtHead, run_checks
 from cairn_chassis.idempotency import IdempotencyMiddleware
-from cairn_chassis.kafka_security import client_kwargs
+from cairn_chassis.metrics import api_metrics
 from cairn_chassis.openapi import document_api
 from cairn_chassis.protection import RateLimitMiddleware, SecurityHeadersMiddleware
 from cairn_chassis.requestguard import RequestGuardMiddleware
+from cairn_chassis.requestlog import RequestContextMiddleware
 from cairn_chassis.settings import ServiceSettings
 from cairn_chassis.textguard import RejectControlCharactersMiddleware
+from cairn_chassis.tracing import instrument_app
 
 #: A list endpoint's ``offset``, bounded: PostgreSQL refuses an OFFSET beyond a bigint,
 #: which would otherwise surface as a 500 (found by schemathesis).
@@ -32,30 +35,6 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 
 HTTP_REQUESTS = Counter("cairn_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("cairn_http_request_seconds", "HTTP request latency", ["method", "route"])
-
-ReadinessCheck = Callable[[], Awaitable[None]]
-
-
-class BrokerProbe:
-    """Answers whether the Kafka cluster is reachable (cached for a few seconds)."""
-
-    def __init__(self, settings: ServiceSettings, *, ttl_s: float = 5.0) -> None:
-        self._bootstrap = settings.kafka_bootstrap_servers
-        self._client_kwargs = client_kwargs(settings)
-        self._ttl_s = ttl_s
-        self._ok_until = 0.0
-
-    async def __call__(self) -> None:
-        if time.monotonic() < self._ok_until:
-            return
-        client = AIOKafkaClient(
-            bootstrap_servers=self._bootstrap, request_timeout_ms=3000, **self._client_kwargs
-        )
-        try:
-            await asyncio.wait_for(client.bootstrap(), timeout=5)
-        finally:
-            await client.close()
-        self._ok_until = time.monotonic() + self._ttl_s
 
 
 def create_app(
@@ -66,23 +45,34 @@ def create_app(
     version: str,
     description: str,
     routers: Sequence[APIRouter],
-    readiness: Sequence[tuple[str, ReadinessCheck]] = (),
+    migrations: Path | None,
+    readiness: Sequence[Check] = (),
 ) -> FastAPI:
-    """A FastAPI app with the shared plumbing; ``routers`` carry the service's /v1 API."""
+    """A FastAPI app with the shared plumbing; ``routers`` carry the service's /v1 API.
+
+    ``migrations`` is the service's Alembic folder: ``/readyz`` fails until the database
+    is at its head (None only for apps without migrations, e.g. the chassis' tests). The
+    brokers are not checked: an API's writes go to the outbox, whatever Kafka does.
+    """
+    checks: list[Check] = [("database", db.ping)]
+    if migrations is not None:
+        checks.append(("schema", SchemaAtHead(db, migrations)))
+    checks.extend(readiness)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         internal: asyncio.Task[None] | None = None
-        if not settings.http_public_metrics and settings.worker_port:
-            # Metrics off the public port: on the internal one, as the workers serve them.
+        if settings.internal_port:
+            # Metrics (and the probes, as a worker serves them) on the internal port.
             internal = asyncio.create_task(
                 worker_http.serve(
                     settings.api_host,
-                    settings.worker_port,
+                    settings.internal_port,
                     stopping,
                     alive=lambda: True,
-                    checks=[("database", db.ping)],
+                    checks=checks,
+                    registry=api_metrics(),
                 )
             )
         yield
@@ -125,8 +115,20 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_allowed_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["authorization", "content-type", "idempotency-key", "if-match"],
-            expose_headers=["etag", "location", "idempotent-replayed", "retry-after"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "idempotency-key",
+                "if-match",
+                "x-request-id",
+            ],
+            expose_headers=[
+                "etag",
+                "location",
+                "idempotent-replayed",
+                "retry-after",
+                "x-request-id",
+            ],
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)
@@ -143,30 +145,24 @@ def create_app(
         HTTP_SECONDS.labels(request.method, path).observe(time.perf_counter() - start)
         return response
 
+    # Outermost of all (added last): every log line of the request, a refusal's too,
+    # carries its id, and every answer echoes it.
+    app.add_middleware(RequestContextMiddleware)
+
     for router in routers:
         app.include_router(router)
-
-    checks: list[tuple[str, ReadinessCheck]] = [
-        ("database", db.ping),
-        ("broker", BrokerProbe(settings)),
-        *readiness,
-    ]
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: database and broker answer")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the database answers and its schema is at this release's head",
+    )
     async def readyz() -> JSONResponse:
-        results: dict[str, Any] = {}
-        ok = True
-        for name, check in checks:
-            try:
-                await asyncio.wait_for(check(), timeout=6)
-                results[name] = "ok"
-            except Exception as exc:
-                ok = False
-                results[name] = f"failed: {exc!r}"
+        ok, results = await run_checks(checks)
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": results},
             status_code=200 if ok else 503,
@@ -178,7 +174,8 @@ def create_app(
             "/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response
         )
         async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            return Response(api_metrics().expose(), media_type=CONTENT_TYPE_LATEST)
 
     document_api(app)
+    instrument_app(app)
     return app

@@ -59,7 +59,7 @@ def caller_scope(marketplace_id: str, user_id: str) -> str:
     return hashlib.sha256(pair.encode()).hexdigest()
 
 
-def _caller_scope(verifier: TokenVerifier, authorization: str) -> str | None:
+async def _caller_scope(verifier: TokenVerifier, authorization: str) -> str | None:
     """The verified caller's namespace for keys, or None if the token does not verify.
 
     Only a verified token may see a stored answer: a replay must never hand one caller's
@@ -69,7 +69,7 @@ def _caller_scope(verifier: TokenVerifier, authorization: str) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     try:
-        principal = verifier.verify(token.strip())
+        principal = await verifier.averify(token.strip())
     except Problem:
         return None
     return caller_scope(principal.marketplace_id, principal.user_id)
@@ -128,7 +128,7 @@ class IdempotencyMiddleware:
         if not key:
             await self.app(scope, receive, send)
             return
-        caller = _caller_scope(self.verifier, headers.get("authorization", ""))
+        caller = await _caller_scope(self.verifier, headers.get("authorization", ""))
         if caller is None:
             # Not authenticated: the route answers (401) and nothing is stored or replayed.
             await self.app(scope, receive, send)

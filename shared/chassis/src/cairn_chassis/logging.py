@@ -7,11 +7,14 @@ import sys
 
 import structlog
 
+from cairn_chassis.tracing import add_trace_ids
+
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog records through one JSON (or console) renderer."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -49,6 +52,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         "stripe",
         "httpx",
         "httpcore",
+        "alembic.runtime.plugins",  # a line per plugin whenever the migrations are read
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.contextvars.bind_contextvars(service=service)

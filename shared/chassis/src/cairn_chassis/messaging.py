@@ -15,24 +15,33 @@ import asyncio
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from cairn_schemas.base import Event
-from cairn_schemas.cloudevents import Envelope, InvalidEvent, from_kafka
-from cairn_schemas.registry import events_on
-from cairn_schemas.topics import COMPACTED
+from cairn_schemas.cloudevents import (
+    CAUSATIONID,
+    TRACEPARENT,
+    Envelope,
+    InvalidEvent,
+    from_kafka,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cairn_chassis.asyncapi import declare_publication, declare_subscription
+from cairn_chassis.correlation import handling_event
 from cairn_chassis.db import Database
 from cairn_chassis.inbox import record_once
 from cairn_chassis.kafka_security import broker_security
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
 from cairn_chassis.settings import ServiceSettings
+from cairn_chassis.tracing import parent_context, tracer
 
 log = get_logger(__name__)
 
@@ -45,6 +54,7 @@ EVENTS_CONSUMED = Counter(
 EVENT_HANDLE_SECONDS = Histogram(
     "cairn_event_handle_seconds", "Time to handle one event", ["consumer", "type"]
 )
+worker_only(EVENTS_CONSUMED, EVENT_HANDLE_SECONDS)
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
@@ -137,6 +147,39 @@ class Dispatcher:
         handler = self.router.handlers.get(envelope.type)
         if handler is None:
             return  # not ours: other consumers of this topic care about it
+        contract_id = getattr(envelope.event, "contract_id", None)
+        transport = dict(headers).get("traceparent")
+        with (
+            handling_event(
+                event_id=envelope.id,
+                event_type=envelope.type,
+                consumer=self.router.consumer,
+                contract_id=contract_id if isinstance(contract_id, str) else None,
+            ),
+            tracer().start_as_current_span(
+                f"{self.router.consumer} process {envelope.type}",
+                # The event's creation context (ce_traceparent), else the record's own.
+                context=parent_context(
+                    envelope.extensions.get(TRACEPARENT),
+                    transport.decode(errors="replace") if isinstance(transport, bytes) else None,
+                ),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.consumer.group.name": self.router.consumer,
+                    "messaging.message.id": envelope.id,
+                    "messaging.kafka.offset": record.offset,
+                    "cloudevents.event_type": envelope.type,
+                },
+            ),
+        ):
+            await self._handle(record, envelope, handler)
+
+    async def _handle(
+        self, record: ConsumerRecord[Any, Any], envelope: Envelope[Any], handler: Handler
+    ) -> None:
         delay = self.backoff_initial_s
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -147,9 +190,6 @@ class Dispatcher:
             except Exception as exc:
                 log.warning(
                     "consumer.handler_failed",
-                    consumer=self.router.consumer,
-                    event_type=envelope.type,
-                    event_id=envelope.id,
                     subject=envelope.subject,
                     milestone_id=getattr(envelope.event, "milestone_id", None),
                     attempt=attempt,
@@ -224,33 +264,26 @@ def subscribe(
         description=description or f"Consumer group {router.consumer}; handles: {handled}",
     )
     subscriber(dispatcher.__call__)
+    declare_subscription(broker, router.consumer, topics, sorted(router.handlers), description)
     return dispatcher
 
 
 async def publish_record(
     broker: KafkaBroker, topic: str, key: bytes, value: bytes, headers: dict[str, str]
 ) -> Awaitable[Any]:
-    """Send one record; return an awaitable that resolves when the broker acknowledged it."""
+    """Send one record; return an awaitable that resolves when the broker acknowledged it.
+
+    FastStream's own ``correlation_id`` header (random unless given) carries the event's
+    cause, or its own id for an event nothing caused: the chain is followed by event ids.
+    """
+    correlation = headers.get(f"ce_{CAUSATIONID}") or headers.get("ce_id")
     future: Awaitable[Any] = await broker.publish(
-        value, topic, key=key, headers=headers, no_confirm=True
+        value, topic, key=key, headers=headers, no_confirm=True, correlation_id=correlation
     )
     return future
 
 
 def document_publications(broker: KafkaBroker, service: str, topic_names: Sequence[str]) -> None:
-    """Declare what ``service`` publishes, so the AsyncAPI document shows every payload.
-
-    The relay publishes through the broker directly; these declarations carry the schema
-    (a union of the topic's event types) for the internal services that subscribe.
-    """
-    for topic in topic_names:
-        classes = events_on(topic)
-        schema: Any = Union[classes] if len(classes) > 1 else classes[0]  # noqa: UP007
-        key = "marketplace id" if topic in COMPACTED else "contract id"
-        broker.publisher(
-            topic,
-            title=f"{service}→{topic}",
-            schema=schema,
-            description=f"CloudEvents 1.0, Kafka binary mode (ce_* headers, JSON body); "
-            f"key = {key}. Types: " + ", ".join(c.event_type for c in classes),
-        )
+    """Declare what ``service`` publishes (through its outbox relay), for its AsyncAPI
+    document (:mod:`cairn_chassis.asyncapi`)."""
+    declare_publication(broker, service, topic_names)

@@ -19,14 +19,18 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 from cairn_schemas.base import Event
-from cairn_schemas.cloudevents import to_kafka
+from cairn_schemas.cloudevents import CAUSATIONID, TRACEPARENT, to_kafka
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from sqlalchemy import BigInteger, Column, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from cairn_chassis.correlation import causing_event
 from cairn_chassis.db import OUTBOX_CHANNEL, OUTBOX_WRITTEN, Database
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
+from cairn_chassis.tracing import current_traceparent, parent_context, tracer
 
 log = get_logger(__name__)
 
@@ -34,9 +38,14 @@ OUTBOX_PUBLISHED = Counter(
     "cairn_outbox_published_total", "Outbox rows published to the broker", ["topic"]
 )
 OUTBOX_PENDING = Gauge("cairn_outbox_pending", "Outbox rows not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "cairn_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits)",
+)
 OUTBOX_PUBLISH_ERRORS = Counter(
     "cairn_outbox_publish_errors_total", "Outbox publish batches that failed"
 )
+worker_only(OUTBOX_PUBLISHED, OUTBOX_PENDING, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISH_ERRORS)
 
 
 def utcnow() -> datetime:
@@ -67,13 +76,21 @@ class OutboxMessage(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     published_at: datetime | None = Field(default=None, nullable=True)
+    # The W3C trace context the event was written in (a request's, a consumer's): the relay
+    # publishes it as ``ce_traceparent`` so the trace goes on in the consumers.
+    traceparent: str | None = Field(default=None, max_length=128, nullable=True)
 
 
 def add_event(
     session: AsyncSession, event: Event, *, source: str, event_id: str | None = None
 ) -> str:
-    """Write ``event`` to the outbox inside the caller's transaction; return its id."""
-    record = to_kafka(event, source=source, event_id=event_id)
+    """Write ``event`` to the outbox inside the caller's transaction; return its id.
+
+    The row keeps the current trace context, and the event names the event being handled
+    (if any) as its cause (``ce_causationid``)."""
+    record = to_kafka(
+        event, source=source, event_id=event_id, extensions={CAUSATIONID: causing_event()}
+    )
     headers = {k: v.decode() for k, v in record.headers}
     row = OutboxMessage(
         event_id=headers["ce_id"],
@@ -82,6 +99,7 @@ def add_event(
         key=record.key.decode(),
         headers=json.dumps(headers),
         payload=record.value.decode(),
+        traceparent=current_traceparent(),
     )
     session.add(row)
     session.info[OUTBOX_WRITTEN] = True  # Database.transaction wakes the relays at commit
@@ -196,12 +214,7 @@ class OutboxRelay:
             rows = await self._claim(session)
             if not rows:
                 return 0
-            confirmations = []
-            for row in rows:
-                headers: dict[str, str] = json.loads(row.headers)
-                confirmations.append(
-                    await self._publish(row.topic, row.key.encode(), row.payload.encode(), headers)
-                )
+            confirmations = [await self._publish_row(row) for row in rows]
             # Every row must be confirmed by the broker before any is marked sent.
             for confirmation in confirmations:
                 await confirmation
@@ -213,6 +226,28 @@ class OutboxRelay:
             for row in rows:
                 OUTBOX_PUBLISHED.labels(row.topic).inc()
             return len(rows)
+
+    async def _publish_row(self, row: OutboxMessage) -> Awaitable[Any]:
+        """Send one row in a PRODUCER span that continues the trace it was written in;
+        its ``ce_traceparent`` is that context (the tracing extension carries the
+        context of the event's creation), or this span's for a row written outside one."""
+        headers: dict[str, str] = json.loads(row.headers)
+        with tracer().start_as_current_span(
+            f"{row.topic} publish",
+            context=parent_context(row.traceparent),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": row.topic,
+                "messaging.message.id": row.event_id,
+                "cloudevents.event_type": row.event_type,
+            },
+        ):
+            traceparent = row.traceparent or current_traceparent()
+            if traceparent:
+                headers[f"ce_{TRACEPARENT}"] = traceparent
+            return await self._publish(row.topic, row.key.encode(), row.payload.encode(), headers)
 
     async def _claim(self, session: AsyncSession) -> list[OutboxMessage]:
         query = (
@@ -248,12 +283,25 @@ class OutboxRelay:
         return [row for row in rows if row.key not in blocked]
 
 
-async def count_pending(db: Database) -> int:
-    """How many outbox rows wait to be published (for /readyz and metrics)."""
+async def measure_outbox(db: Database, now: datetime) -> tuple[int, float]:
+    """How many outbox rows wait to be published and how old the oldest is (seconds);
+    sets ``cairn_outbox_pending`` and ``cairn_outbox_oldest_unpublished_age_seconds``."""
     async with db.transaction() as session:
         result = await (await session.connection()).execute(
-            text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            text("SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL")
         )
-        (n,) = result.one()
-        OUTBOX_PENDING.set(int(n))
-        return int(n)
+        count, oldest = result.one()
+    if isinstance(oldest, str):  # SQLite hands back text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    OUTBOX_PENDING.set(int(count))
+    OUTBOX_OLDEST_AGE.set(age)
+    return int(count), age
+
+
+async def count_pending(db: Database) -> int:
+    """How many outbox rows wait to be published."""
+    count, _age = await measure_outbox(db, utcnow())
+    return count

@@ -84,7 +84,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz"):
             await self.app(scope, receive, send)
             return
-        for item, key in self._keys(scope):
+        for item, key in await self._keys(scope):
             if not self.limiter.hit(item, *key):
                 reset, _ = self.limiter.get_window_stats(item, *key)
                 retry = max(1, math.ceil(reset - time.time()))
@@ -99,7 +99,7 @@ class RateLimitMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    def _keys(self, scope: Scope) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
+    async def _keys(self, scope: Scope) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
         keys: list[tuple[RateLimitItem, tuple[str, ...]]] = []
         if self.per_ip is not None:
             client = scope.get("client") or ("unknown", 0)
@@ -108,7 +108,7 @@ class RateLimitMiddleware:
             scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 try:
-                    principal = self.verifier.verify(token.strip())
+                    principal = await self.verifier.averify(token.strip())
                 except Problem:
                     principal = None  # refused by the route; the IP limit still counts
                 if principal is not None:

@@ -28,6 +28,7 @@ from cairn_chassis.db import Database
 from cairn_chassis.idempotency import IdempotentResponse
 from cairn_chassis.inbox import InboxRecord
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
 from cairn_chassis.outbox import OutboxMessage
 from cairn_chassis.settings import ServiceSettings
 
@@ -36,6 +37,7 @@ log = get_logger(__name__)
 RETENTION_PURGED = Counter(
     "cairn_retention_purged_total", "Rows deleted by the retention sweep", ["table"]
 )
+worker_only(RETENTION_PURGED)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -16,11 +17,11 @@ from faststream.kafka import KafkaBroker
 
 from cairn_chassis import worker_http
 from cairn_chassis.db import Database
-from cairn_chassis.http import BrokerProbe
+from cairn_chassis.health import BrokerConnection, Check, SchemaAtHead
 from cairn_chassis.kafka_security import client_kwargs
 from cairn_chassis.logging import get_logger
 from cairn_chassis.messaging import publish_record
-from cairn_chassis.outbox import OutboxRelay, utcnow
+from cairn_chassis.outbox import OutboxRelay, measure_outbox, utcnow
 from cairn_chassis.retention import Purge, chassis_rules, purge_expired
 from cairn_chassis.settings import ServiceSettings
 
@@ -102,46 +103,66 @@ async def run_worker(
     broker: KafkaBroker,
     loops: Sequence[BackgroundLoop],
     *,
-    settings: ServiceSettings | None = None,
-    db: Database | None = None,
+    settings: ServiceSettings,
+    db: Database,
+    migrations: Path,
 ) -> None:
-    """Start the consumers and ``loops``; stop everything cleanly on SIGINT/SIGTERM.
+    """Wait for the schema, start the consumers and ``loops``; stop everything cleanly on
+    SIGINT/SIGTERM.
 
-    With ``settings.worker_port`` set, the worker also serves ``/healthz`` (every loop
-    alive), ``/readyz`` (database and broker answer) and ``/metrics``.
+    With ``settings.internal_port`` set, the worker serves ``/healthz`` (alive: every loop
+    runs, or it is still waiting), ``/readyz`` (the database answers at this code's schema
+    head, and the brokers answer on the worker's own connections) and ``/metrics`` from the
+    start. A worker whose database is not migrated yet (a new pod of an upgrade started
+    before the migration Job finished) waits, consuming nothing, instead of failing every
+    event into the dead-letter topic.
     """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    if not await _start_broker(broker, stopping):
-        return
-    log.info("worker.started")
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(fn(stopping)) for fn in loops]
-    if settings is not None and settings.worker_port:
-        checks: list[worker_http.Check] = [("broker", BrokerProbe(settings))]
-        if db is not None:
-            checks.insert(0, ("database", db.ping))
-        tasks.append(
-            asyncio.create_task(
-                worker_http.serve(
-                    settings.api_host,
-                    settings.worker_port,
-                    stopping,
-                    alive=lambda: not any(t.done() for t in tasks),
-                    checks=checks,
-                )
+    schema = SchemaAtHead(db, migrations)
+    tasks: list[asyncio.Task[None]] = []
+    server: asyncio.Task[None] | None = None
+    if settings.internal_port:
+        checks: list[Check] = [
+            ("database", db.ping),
+            ("schema", schema),
+            ("broker", BrokerConnection(broker)),
+        ]
+        server = asyncio.create_task(
+            worker_http.serve(
+                settings.api_host,
+                settings.internal_port,
+                stopping,
+                alive=lambda: not any(t.done() for t in tasks),
+                checks=checks,
             )
         )
-    stop_wait = asyncio.create_task(stopping.wait())
-    done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not stop_wait and task.exception() is not None:
-            log.error("worker.loop_crashed", error=repr(task.exception()))
-    stopping.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await broker.stop()
-    log.info("worker.stopped")
+    try:
+        if not await schema.wait(stopping, log=log) or not await _start_broker(broker, stopping):
+            return
+        log.info("worker.started")
+        everything = [*loops, outbox_gauge_loop(db)]
+        tasks.extend(asyncio.create_task(fn(stopping)) for fn in everything)
+        stop_wait = asyncio.create_task(stopping.wait())
+        done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stop_wait and task.exception() is not None:
+                log.error("worker.loop_crashed", error=repr(task.exception()))
+        stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await broker.stop()
+        log.info("worker.stopped")
+    finally:
+        stopping.set()
+        if server is not None:
+            await server
+
+
+def outbox_gauge_loop(db: Database, interval_s: float = 15.0) -> BackgroundLoop:
+    """Keeps ``cairn_outbox_pending`` and the oldest unpublished row's age current."""
+    return periodic_loop("outbox_gauges", interval_s, lambda: measure_outbox(db, utcnow()))
 
 
 async def _start_broker(broker: KafkaBroker, stopping: asyncio.Event) -> bool:

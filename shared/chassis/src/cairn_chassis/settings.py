@@ -101,6 +101,49 @@ class ServiceSettings(BaseSettings):
     )
     jwt_audience: str | None = Field(None, validation_alias=_shared("JWT_AUDIENCE"))
     jwt_issuer: str | None = Field(None, validation_alias=_shared("JWT_ISSUER"))
+    jwt_jwks_url: str | None = Field(
+        None,
+        validation_alias=_shared("JWT_JWKS_URL"),
+        description="The identity provider's JWKS (e.g. `https://idp.example.com/.well-known/"
+        "jwks.json`): tokens are verified with the key their `kid` names, fetched and "
+        "cached, and a new `kid` (a rotation) is fetched when first seen. Set "
+        "CAIRN_JWT_ISSUER and CAIRN_JWT_AUDIENCE with it (required in production).",
+    )
+    jwt_jwks_cache_s: int = Field(
+        300,
+        ge=0,
+        validation_alias=_shared("JWT_JWKS_CACHE_S"),
+        description="How long fetched JWKS keys are used before the set is fetched again.",
+    )
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256"],
+        validation_alias=_shared("JWT_ALGORITHMS"),
+        description="Algorithms a JWKS key may sign with (comma-separated, e.g. "
+        "`RS256,ES256`); never `none` or an HMAC one.",
+    )
+    jwt_claim_sub: str = Field(
+        "sub",
+        validation_alias=_shared("JWT_CLAIM_SUB"),
+        description="Claim naming the user (a dotted path reaches into an object claim).",
+    )
+    jwt_claim_marketplace: str = Field(
+        "marketplace",
+        validation_alias=_shared("JWT_CLAIM_MARKETPLACE"),
+        description="Claim naming the user's marketplace, e.g. `https://cairn/marketplace` "
+        "or `app_metadata.marketplace`.",
+    )
+    jwt_claim_role: str = Field(
+        "role",
+        validation_alias=_shared("JWT_CLAIM_ROLE"),
+        description="Claim holding the role (customer, freelancer or operator), or a list "
+        "holding exactly one of them (e.g. `realm_access.roles`).",
+    )
+    jwt_claim_email: str = Field(
+        "email", validation_alias=_shared("JWT_CLAIM_EMAIL"), description="Claim of the email."
+    )
+    jwt_claim_name: str = Field(
+        "name", validation_alias=_shared("JWT_CLAIM_NAME"), description="Claim of the name."
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_shared("LOG_LEVEL")
@@ -146,13 +189,13 @@ class ServiceSettings(BaseSettings):
         "prints the document either way).",
     )
     http_public_metrics: bool = Field(
-        True,
+        False,
         validation_alias=_shared("HTTP_PUBLIC_METRICS"),
-        description="Serve /metrics on the API port; false = only on ``worker_port`` (an "
-        "internal port) when that is set.",
+        description="Also serve /metrics on the API port (off: Prometheus scrapes the "
+        "internal port, ``<SVC>_INTERNAL_PORT``, which front ends cannot reach).",
     )
 
-    @field_validator("cors_allowed_origins", mode="before")
+    @field_validator("cors_allowed_origins", "jwt_algorithms", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -168,8 +211,9 @@ class ServiceSettings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # The worker's /healthz, /readyz and /metrics (0 = not served), on ``api_host``.
-    worker_port: int = 0
+    # The internal port, on ``api_host``: /metrics for Prometheus, and /healthz and /readyz
+    # (a worker's only HTTP endpoints; an API answers them on its own port too). 0 = off.
+    internal_port: int = 0
 
     # Consumer retries: attempts in-process before a message goes to the dead-letter topic.
     consumer_max_attempts: int = 5
@@ -225,6 +269,11 @@ class ServiceSettings(BaseSettings):
                 found.append(f"{name} is under {MIN_JWT_SECRET_BYTES} bytes")
         if self.is_sqlite:
             found.append(f"{prefix}DATABASE_URL is an embedded SQLite file (use PostgreSQL)")
+        if self.jwt_jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            # Any application of the same identity provider could sign in otherwise.
+            found.append(
+                "CAIRN_JWT_JWKS_URL is set without CAIRN_JWT_ISSUER and CAIRN_JWT_AUDIENCE"
+            )
         return found
 
     def refuse_development_values(self) -> None:

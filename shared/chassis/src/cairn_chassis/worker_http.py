@@ -1,6 +1,7 @@
-"""A worker's own small HTTP endpoint: ``/healthz``, ``/readyz`` and ``/metrics``.
+"""The internal HTTP endpoint of every process: ``/healthz``, ``/readyz`` and ``/metrics``.
 
-Workers have no API, yet Kubernetes needs to probe them and Prometheus to scrape them.
+Workers have no API, yet Kubernetes needs to probe them and Prometheus to scrape them; an
+API serves its metrics here too, off the port front ends reach.
 This is a deliberately tiny HTTP/1.1 server on asyncio streams (GET only, one request per
 connection): it adds no dependency and installs no signal handlers of its own, so the
 worker's graceful shutdown stays in one place.
@@ -11,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-Check = tuple[str, Callable[[], Awaitable[None]]]
+from cairn_chassis.health import Check, run_checks
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, body: bytes, ctype: str) -> None:
@@ -39,6 +40,7 @@ async def serve(
     *,
     alive: Callable[[], bool],
     checks: Sequence[Check],
+    registry: CollectorRegistry = REGISTRY,
 ) -> None:
     """Serve until ``stopping``; ``alive()`` false (a loop died) fails ``/healthz``."""
 
@@ -62,18 +64,11 @@ async def serve(
                 "application/json",
             )
         elif path == "/readyz":
-            results: dict[str, str] = {}
-            for name, check in checks:
-                try:
-                    await asyncio.wait_for(check(), timeout=6)
-                    results[name] = "ok"
-                except Exception as exc:
-                    results[name] = f"failed: {exc!r}"
-            ok = all(v == "ok" for v in results.values())
+            ok, results = await run_checks(checks)
             body = {"status": "ok" if ok else "unavailable", "checks": results}
             await _answer(writer, 200 if ok else 503, json.dumps(body).encode(), "application/json")
         elif path == "/metrics":
-            await _answer(writer, 200, generate_latest(), CONTENT_TYPE_LATEST)
+            await _answer(writer, 200, generate_latest(registry), CONTENT_TYPE_LATEST)
         else:
             await _answer(writer, 404, b"", "text/plain")
 

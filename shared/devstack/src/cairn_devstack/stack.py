@@ -96,8 +96,11 @@ class CairnStack:
                 # (issue 16: ten tries in about 40 s lost mail to a one-minute outage).
                 "NOTIFICATIONS_DELIVERY_RETRY_WINDOW_S": "3600",
             }
+        # OpenTelemetry's own variables (OTEL_TRACES_EXPORTER, ...) reach every process.
         return env | {
-            k: v for k, v in self.extra_env.items() if k.startswith((prefix + "_", "CAIRN_"))
+            k: v
+            for k, v in self.extra_env.items()
+            if k.startswith((prefix + "_", "CAIRN_", "OTEL_"))
         }
 
     def _script(self, service: str) -> str:

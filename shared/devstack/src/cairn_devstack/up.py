@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the databases and mail of the previous run"
     )
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="trace every process into <data-dir>/traces/*.jsonl (OpenTelemetry, one span "
+        "per line); OTEL_TRACES_EXPORTER in the environment (otlp, console) works too",
+    )
     args = parser.parse_args(argv)
     data = Path(args.data_dir).resolve()
     busy = [f"{name} ({port})" for name, port in PORTS.items() if port_is_open(port)]
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             log_dir=logs,
             api_ports={s: PORTS[s] for s in SERVICES},
+            extra_env=_tracing_env(data) if args.traces else {},
         )
         print("migrating and starting the services…", flush=True)
         stack.migrate()
@@ -184,6 +191,15 @@ def main(argv: list[str] | None = None) -> int:
             if proc is not None:
                 terminate(proc)
         print("stopped.", flush=True)
+
+
+def _tracing_env(data: Path) -> dict[str, str]:
+    """Every process writes its spans to a file of its own under ``data/traces``."""
+    return {
+        "OTEL_TRACES_EXPORTER": "file",
+        "CAIRN_OTEL_TRACES_DIR": str(data / "traces"),
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
 
 
 def _banner(

@@ -8,6 +8,7 @@ event, or raises ``InvalidEvent`` with the reason (for the dead-letter topic).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +22,11 @@ from cairn_schemas.errors import InvalidEvent, UnknownEventType
 from cairn_schemas.registry import event_class
 
 __all__ = [
+    "CAUSATIONID",
     "CONTENT_TYPE",
     "SPEC_VERSION",
+    "TRACEPARENT",
+    "TRACESTATE",
     "Envelope",
     "Headers",
     "InvalidEvent",
@@ -37,6 +41,16 @@ __all__ = [
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
+
+#: Extension attributes Cairn sets (CloudEvents 1.0: lower-case letters and digits):
+#: ``traceparent`` (and ``tracestate``), the distributed-tracing extension — the trace
+#: context in which the event was created; ``causationid`` — the id of the event whose
+#: handling produced this one (absent when a request or a timer did).
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+CAUSATIONID = "causationid"
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_CORE = frozenset({"specversion", "id", "type", "source", "time", "subject"})
 
 E = TypeVar("E", bound=Event)
 
@@ -65,6 +79,8 @@ class Envelope(Generic[E]):
     time: datetime
     subject: str | None
     event: E
+    extensions: Mapping[str, str] = field(default_factory=dict)
+    """Extension attributes that came with it (``ce_traceparent``, ``ce_causationid`` …)."""
 
 
 def new_event_id() -> str:
@@ -80,12 +96,18 @@ def format_time(time: datetime) -> str:
 
 
 def to_kafka(
-    event: Event, *, source: str, event_id: str | None = None, time: datetime | None = None
+    event: Event,
+    *,
+    source: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    extensions: Mapping[str, str | None] | None = None,
 ) -> KafkaRecord:
     """Encode ``event`` as a binary-mode CloudEvent on its topic, keyed by ``event.key()``.
 
     ``source`` names the producer, e.g. ``/cairn/contracts``. Pass ``event_id`` to reuse an
     id (a retried publish must keep it, consumers dedupe on it); by default a new UUID.
+    ``extensions`` become ``ce_<name>`` headers (a None value is left out).
     """
     if not source or any(ch.isspace() for ch in source):
         raise ValueError(f"source must be a non-empty URI reference, got {source!r}")
@@ -101,6 +123,11 @@ def to_kafka(
         ("ce_subject", event.subject()),
         ("content-type", CONTENT_TYPE),
     ]
+    for name, value in (extensions or {}).items():
+        if not _EXTENSION_NAME.fullmatch(name) or name in _CORE:
+            raise ValueError(f"{name!r} is not a CloudEvents extension attribute name")
+        if value is not None:
+            headers.append((f"ce_{name}", value))
     return KafkaRecord(
         topic=event.topic,
         key=event.key().encode(),
@@ -236,4 +263,9 @@ def from_kafka(headers: Headers, value: bytes, *, topic: str | None = None) -> E
         time=time,
         subject=ce.get("ce_subject") or None,
         event=event,
+        extensions={
+            name[3:]: value
+            for name, value in ce.items()
+            if name.startswith("ce_") and name[3:] not in _CORE and name[3:] != "specversion"
+        },
     )

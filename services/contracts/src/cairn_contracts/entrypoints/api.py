@@ -10,7 +10,7 @@ from cairn_chassis.http import create_app
 from fastapi import FastAPI
 
 from cairn_contracts.adapters.change_feed import ChangeFeed
-from cairn_contracts.config import Settings
+from cairn_contracts.config import MIGRATIONS, Settings
 from cairn_contracts.domain.records import Calendar
 from cairn_contracts.entrypoints import (
     api_contracts,
@@ -43,6 +43,7 @@ def create_api(settings: Settings) -> FastAPI:
             api_milestones.router,
             api_disputes.router,
         ],
+        migrations=MIGRATIONS,
     )
     install_domain_errors(app)
     api_events.document_stream(app)

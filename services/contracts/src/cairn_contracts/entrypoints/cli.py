@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from cairn_chassis.cli import ServiceCLI
@@ -10,21 +9,10 @@ from cairn_chassis.db import Database
 from cairn_chassis.settings import ServiceSettings
 from faststream.kafka import KafkaBroker
 
-from cairn_contracts.config import Settings, load_settings
+from cairn_contracts.config import MIGRATIONS, Settings, load_settings
 from cairn_contracts.entrypoints import worker
 from cairn_contracts.entrypoints.api import create_api
 from cairn_contracts.entrypoints.consumers import build_broker
-
-
-def _migrations_dir() -> Path:
-    # Inside the wheel (images) the folder is packaged; in the workspace it sits at the
-    # service's root beside pyproject.toml.
-    here = Path(__file__).resolve()
-    packaged = here.parents[1] / "migrations"
-    return packaged if packaged.is_dir() else here.parents[3] / "migrations"
-
-
-MIGRATIONS = _migrations_dir()
 
 
 def _settings(s: ServiceSettings) -> Settings:

@@ -16,7 +16,7 @@ from cairn_chassis.runtime import (
 )
 from cairn_schemas import topics
 
-from cairn_contracts.config import Settings
+from cairn_contracts.config import MIGRATIONS, Settings
 from cairn_contracts.domain.records import Calendar
 from cairn_contracts.entrypoints.consumers import CONSUMER, build_broker
 from cairn_contracts.service import timers
@@ -49,6 +49,7 @@ async def run(settings: Settings) -> None:
             [outbox_relay_loop(db, broker, settings), timer_loop, *retention_loop(db, settings)],
             settings=settings,
             db=db,
+            migrations=MIGRATIONS,
         )
     finally:
         await db.dispose()

@@ -112,6 +112,8 @@ class EmailDelivery(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     failed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The trace context the email was queued in: its SMTP send continues that trace.
+    traceparent: str | None = Field(default=None, max_length=128, nullable=True)
 
 
 class ParkedEvent(SQLModel, table=True):

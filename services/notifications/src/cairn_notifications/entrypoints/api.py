@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal, overload
 
@@ -10,21 +9,14 @@ from cairn_chassis.auth import CurrentPrincipal, require_role
 from cairn_chassis.db import Database
 from cairn_chassis.errors import Problem
 from cairn_chassis.http import Offset, create_app
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from prometheus_client import Gauge
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cairn_notifications import __version__
 from cairn_notifications.adapters import repository
-from cairn_notifications.adapters.tables import DELIVERY_STATUSES, EmailDelivery
-from cairn_notifications.config import Settings
+from cairn_notifications.adapters.tables import EmailDelivery
+from cairn_notifications.config import MIGRATIONS, Settings
 from cairn_notifications.service.requeue import requeue
-
-DELIVERIES = Gauge(
-    "cairn_notifications_deliveries",
-    "Emails in the delivery log by status (failed ones need an operator's eye)",
-    ["status"],
-)
 
 Status = Literal["pending", "sending", "delivered", "failed"]
 
@@ -208,18 +200,7 @@ def create(settings: Settings, db: Database | None = None) -> FastAPI:
         version=__version__,
         description="Branded emails at every step of a contract; the delivery log for operators.",
         routers=[router],
+        migrations=MIGRATIONS,
     )
-
-    @app.middleware("http")
-    async def _delivery_gauge(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # The sender runs in the worker; the API reads the shared log so /metrics shows it.
-        if request.url.path == "/metrics":
-            async with database.transaction() as session:
-                counts = await repository.count_by_status(session)
-            for status in DELIVERY_STATUSES:
-                DELIVERIES.labels(status).set(counts.get(status, 0))
-        return await call_next(request)
 
     return app

@@ -16,12 +16,10 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from cairn_notifications import __version__
-from cairn_notifications.config import Settings, load_settings
+from cairn_notifications.config import MIGRATIONS, Settings, load_settings
 from cairn_notifications.entrypoints import api, consumers, worker
 from cairn_notifications.service.gallery import render_gallery
 from cairn_notifications.service.requeue import requeue
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 
 def _settings(s: ServiceSettings) -> Settings:
@@ -108,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         app=_app,
         broker=_broker,
         worker=_worker,
-        migrations_dir=MIGRATIONS_DIR,
+        migrations_dir=MIGRATIONS,
         extras=[
             (
                 "requeue",

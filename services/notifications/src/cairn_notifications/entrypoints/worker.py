@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from cairn_chassis.db import Database
-from cairn_chassis.runtime import ensure_topics, outbox_relay_loop, retention_loop, run_worker
+from cairn_chassis.runtime import (
+    ensure_topics,
+    outbox_relay_loop,
+    periodic_loop,
+    retention_loop,
+    run_worker,
+)
 from cairn_schemas import topics
 
 from cairn_notifications.adapters.rendering import EmailRenderer
 from cairn_notifications.adapters.smtp import SmtpSender
-from cairn_notifications.config import Settings
+from cairn_notifications.config import MIGRATIONS, Settings
 from cairn_notifications.entrypoints.consumers import CONSUMER, TOPICS, build_broker
 from cairn_notifications.service.deliver import EmailDispatcher
+from cairn_notifications.service.gauges import measure_deliveries
 
 
 async def run(settings: Settings) -> None:
@@ -32,10 +39,12 @@ async def run(settings: Settings) -> None:
             [
                 outbox_relay_loop(db, broker, settings),
                 dispatcher.run,
+                periodic_loop("delivery_gauges", 15.0, lambda: measure_deliveries(db)),
                 *retention_loop(db, settings),
             ],
             settings=settings,
             db=db,
+            migrations=MIGRATIONS,
         )
     finally:
         await db.dispose()

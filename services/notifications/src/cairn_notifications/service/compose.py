@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from cairn_chassis.logging import get_logger
+from cairn_chassis.tracing import current_traceparent
 from cairn_schemas.base import Event
 
 from cairn_notifications.adapters.rendering import EmailRenderer, Person, RenderedEmail
@@ -73,6 +74,7 @@ def compose(
         text_body=rendered.text,
         html_body=rendered.html,
         message_id=message_id(ident, directory.brand.from_address),
+        traceparent=current_traceparent(),
         status="failed" if error else "pending",
         attempts=0,
         last_error=error,

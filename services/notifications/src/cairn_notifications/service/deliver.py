@@ -22,10 +22,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from cairn_chassis.correlation import handling_event
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
 from cairn_chassis.outbox import add_event
+from cairn_chassis.tracing import parent_context, tracer
 from cairn_schemas.events import DeliveryFailed, DeliverySucceeded
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +50,7 @@ EMAILS = Counter(
     "than NOTIFICATIONS_EMAIL_MAX_EVENT_AGE_HOURS, so it was never queued)",
     ["template", "outcome"],
 )
+worker_only(EMAILS)
 _EVENT_NAMESPACE = uuid.UUID("0c6f3a52-8a0e-4f43-8b57-0f8e0d7f6a11")
 
 
@@ -205,6 +210,25 @@ class EmailDispatcher:
         return len(rows)
 
     async def _attempt(self, row: EmailDelivery) -> None:
+        # Its log lines and delivery event name the event the email is about; its SMTP
+        # span continues the trace that event's consumer queued it in.
+        with (
+            handling_event(
+                event_id=row.source_event_id,
+                event_type=row.source_event_type,
+                consumer="email-sender",
+                contract_id=row.contract_id,
+            ),
+            tracer().start_as_current_span(
+                "smtp send",
+                context=parent_context(row.traceparent),
+                kind=SpanKind.CLIENT,
+                attributes={"cairn.delivery_id": row.id, "cairn.email.template": row.template},
+            ),
+        ):
+            await self._try(row)
+
+    async def _try(self, row: EmailDelivery) -> None:
         if self._clock() >= retry_deadline(row, self._settings):
             # Claimed after its window (a worker that was down, or that died sending it
             # again and again): retries are over, it is not sent again.

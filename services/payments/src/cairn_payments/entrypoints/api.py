@@ -8,7 +8,7 @@ from cairn_chassis.settings import ServiceSettings
 from fastapi import FastAPI
 
 from cairn_payments.adapters.stripe_gateway import StripeGateway
-from cairn_payments.config import Settings
+from cairn_payments.config import MIGRATIONS, Settings
 from cairn_payments.entrypoints import api_escrow, api_profiles, api_webhooks
 from cairn_payments.service.context import PaymentsContext
 
@@ -30,6 +30,7 @@ def create_app(settings: ServiceSettings, *, context: PaymentsContext | None = N
         description="Payment profiles, milestone escrow on Stripe Connect, the ledger and "
         "Stripe webhooks.",
         routers=routers,
+        migrations=MIGRATIONS,
     )
     app.state.payments = context
     return app

@@ -7,6 +7,7 @@ import asyncio
 from cairn_chassis.errors import Problem
 from cairn_chassis.logging import get_logger
 from fastapi import APIRouter, Request
+from prometheus_client import Counter
 
 from cairn_payments.entrypoints.deps import ContextDep
 from cairn_payments.service import webhooks
@@ -14,6 +15,12 @@ from cairn_payments.service import webhooks
 log = get_logger(__name__)
 
 router = APIRouter(tags=["stripe"])
+
+WEBHOOKS_REFUSED = Counter(
+    "cairn_payments_webhooks_refused_total",
+    "Stripe webhooks refused (400 stripe.bad_signature): no or a wrong signature, an old "
+    "timestamp, or a body that is no Stripe event",
+)
 
 _background: set[asyncio.Task[bool]] = set()
 
@@ -29,6 +36,7 @@ async def stripe_webhook(request: Request, ctx: ContextDep) -> dict[str, object]
             ctx, payload, request.headers.get("stripe-signature")
         )
     except webhooks.BadWebhook as exc:
+        WEBHOOKS_REFUSED.inc()
         raise Problem(400, "stripe.bad_signature", f"Webhook refused: {exc}") from exc
     if new:
         # Processed right after the answer; the worker's sweep catches anything missed.

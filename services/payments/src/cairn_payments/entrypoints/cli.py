@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cairn_chassis.cli import ServiceCLI
 from cairn_chassis.settings import ServiceSettings
 from faststream.kafka import KafkaBroker
 
-from cairn_payments.config import Settings
+from cairn_payments.config import MIGRATIONS, Settings
 from cairn_payments.entrypoints.api import VERSION, create_app
 from cairn_payments.entrypoints.consumers import build_broker
-from cairn_payments.entrypoints.worker import run
-
-MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+from cairn_payments.entrypoints.worker import build_context, run
 
 
 def _broker(settings: ServiceSettings) -> KafkaBroker:
     assert isinstance(settings, Settings)
-    return build_broker(settings)
+    # With the worker's context, so the AsyncAPI document lists every event it handles.
+    return build_broker(settings, build_context(settings))
 
 
 def main() -> int:

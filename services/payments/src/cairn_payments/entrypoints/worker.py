@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from cairn_chassis.db import Database
 from cairn_chassis.logging import get_logger
+from cairn_chassis.outbox import utcnow
 from cairn_chassis.retention import Purge
 from cairn_chassis.runtime import (
     BackgroundLoop,
@@ -21,10 +22,11 @@ from faststream.kafka import KafkaBroker
 
 from cairn_payments.adapters.stripe_gateway import StripeGateway
 from cairn_payments.adapters.tables import StripeEventRow
-from cairn_payments.config import Settings
+from cairn_payments.config import MIGRATIONS, Settings
 from cairn_payments.entrypoints.consumers import build_broker
 from cairn_payments.service import reconcile, webhooks
 from cairn_payments.service.context import CONSUMER, PaymentsContext
+from cairn_payments.service.gauges import measure_reconciling
 
 log = get_logger(__name__)
 
@@ -62,6 +64,7 @@ def background_loops(ctx: PaymentsContext, broker: KafkaBroker) -> list[Backgrou
         periodic_loop(
             "reconciler", ctx.settings.reconcile_interval_s, lambda: reconcile.sweep(ctx)
         ),
+        periodic_loop("reconciling_gauge", 15.0, lambda: measure_reconciling(ctx.db, utcnow())),
         *retention_loop(ctx.db, ctx.settings, retention_rules(ctx.settings)),
     ]
 
@@ -78,6 +81,12 @@ async def run(settings: ServiceSettings) -> None:
         )
     broker = build_broker(settings, ctx)
     try:
-        await run_worker(broker, background_loops(ctx, broker), settings=settings, db=ctx.db)
+        await run_worker(
+            broker,
+            background_loops(ctx, broker),
+            settings=settings,
+            db=ctx.db,
+            migrations=MIGRATIONS,
+        )
     finally:
         await ctx.db.dispose()

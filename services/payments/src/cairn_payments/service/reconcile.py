@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from cairn_chassis.logging import get_logger
+from cairn_chassis.metrics import worker_only
 from cairn_chassis.outbox import utcnow
 from prometheus_client import Gauge
 from sqlalchemy import and_
@@ -40,6 +41,7 @@ ESCROWS_RECONCILING = Gauge(
 ESCROWS_WAITING_FOR_PAYOUTS = Gauge(
     "cairn_payments_escrows_release_pending", "Releases waiting for the freelancer's payouts"
 )
+worker_only(ESCROWS_RECONCILING, ESCROWS_WAITING_FOR_PAYOUTS)
 
 
 async def settle(ctx: PaymentsContext, milestone_id: str) -> str | None:
